@@ -1,0 +1,540 @@
+//! The sans-IO heart of the bucket: state + `now` + event → decision.
+//!
+//! [`Core`] holds the projection of Keepa's quota (the last authoritative balance, the refill
+//! phase and rate, the reservations in flight and the requests waiting) and applies events to
+//! it. It never reads a clock, sleeps or talks to a network: every method takes `now`, in
+//! milliseconds on whatever clock the caller uses, and returns what should happen. The memory
+//! backend wraps it in a mutex; the Redis backend runs the same algorithm as Lua scripts, and a
+//! property test checks that both make identical decisions for the same events.
+//!
+//! The arithmetic is integer milli-tokens and integer milliseconds, and every division is a
+//! floor division, so the Lua mirror can reproduce it exactly.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::tokens::{Lane, Tokens};
+
+/// Milliseconds between two of Keepa's refills.
+pub const REFILL_PERIOD_MS: i64 = 60_000;
+
+/// How many minutes of refill the bucket holds: Keepa's "unused tokens expire after one hour".
+pub const CAP_MINUTES: i64 = 60;
+
+/// The rules the bucket enforces beyond Keepa's own. [`Policy::default`] documents the defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// No request starts whose estimated cost could take the projected balance below this.
+    /// Default −180 tokens: deep enough for one large urgent request, shallow enough that a
+    /// 5-tokens-per-minute plan climbs out within the hour.
+    pub deficit_floor: Tokens,
+    /// Bulk requests must leave at least this much for urgent work. Default 10 tokens: two
+    /// `/deal` pages.
+    pub urgent_reserve: Tokens,
+    /// A reservation neither settled nor released within this long is dropped from the
+    /// in-flight set (its estimate stays spent). This is how a crashed holder's reservation
+    /// expires. It must exceed the longest request timeout. Default 120 s.
+    pub reservation_ttl_ms: i64,
+    /// The longest a waiting request sleeps before it asks again, so that it notices changes
+    /// made by other processes (a settle that refunded tokens). Default 5 s.
+    pub max_wait_slice_ms: i64,
+    /// A waiter that has not asked again this long after its wait ended is presumed gone (its
+    /// process crashed) and leaves the queue. Default 10 s.
+    pub waiter_grace_ms: i64,
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy {
+            deficit_floor: Tokens::from_whole(-180),
+            urgent_reserve: Tokens::from_whole(10),
+            reservation_ttl_ms: 120_000,
+            max_wait_slice_ms: 5_000,
+            waiter_grace_ms: 10_000,
+        }
+    }
+}
+
+/// What a response's envelope says about the quota, as the bucket needs it.
+///
+/// Keepa attaches these fields to every JSON response, errors and 429s included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Envelope {
+    /// `tokensLeft`: the authoritative balance after this request was charged. May be negative.
+    pub tokens_left: i64,
+    /// `refillIn`: milliseconds until the next refill.
+    pub refill_in_ms: i64,
+    /// `refillRate`: tokens added per minute. 0 means the envelope carries no token information
+    /// (Keepa answers an invalid key so).
+    pub refill_rate: i64,
+    /// `tokensConsumed`: what this request actually cost.
+    pub tokens_consumed: i64,
+    /// `timestamp`: Keepa's server time in milliseconds, used to ignore envelopes that arrive
+    /// after a newer one has been applied.
+    pub server_timestamp_ms: i64,
+}
+
+/// Identifies an admitted request's reservation until it is settled or released.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ReservationId(pub u64);
+
+/// Identifies a request waiting in a lane's queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WaiterId(pub u64);
+
+/// Why a request can never be admitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefuseReason {
+    /// The estimate is more than the lane can ever admit at the current plan: the balance never
+    /// exceeds the cap (60 × the refill rate), urgent requests may not end below the deficit
+    /// floor and bulk requests must leave the urgent reserve.
+    CostAboveMaximum {
+        /// The estimate asked for.
+        cost: Tokens,
+        /// The most this lane can admit at the current rate.
+        maximum: Tokens,
+    },
+}
+
+/// The answer to an acquire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Go: the estimate is reserved. Settle or release the reservation when the request ends.
+    Admit {
+        /// The reservation to settle or release.
+        reservation: ReservationId,
+    },
+    /// Not yet: ask again (with `waiter`, to keep the place in the queue) at `until`, or earlier
+    /// when the bucket changes.
+    Wait {
+        /// The place in the lane's queue.
+        waiter: WaiterId,
+        /// When to ask again, in the caller's clock.
+        until_ms: i64,
+    },
+    /// Never, at the current plan.
+    Refuse(RefuseReason),
+    /// The bucket has no authoritative state yet (first start, or the shared state was wiped):
+    /// reconcile it from an envelope first; a `/token` call costs nothing.
+    Unsynced,
+}
+
+/// What a settle found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SettleOutcome {
+    /// The reservation was settled; the difference between estimate and actual was refunded
+    /// (positive) or charged (negative).
+    Settled {
+        /// Estimate minus actual.
+        refund: Tokens,
+    },
+    /// No such reservation: it expired or was already settled. Its estimate stays spent; the
+    /// next envelope corrects the projection.
+    Unknown,
+}
+
+/// What a reconcile did with the envelope.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReconcileOutcome {
+    /// The projection now follows the envelope.
+    Applied {
+        /// Projection minus authoritative balance before the correction: positive when
+        /// tokens vanished that this bucket did not spend (foreign consumption, or estimates
+        /// of concurrent requests already charged), negative when more were there than
+        /// projected.
+        drift: Tokens,
+    },
+    /// A newer envelope had already been applied; only the settle (if any) took effect.
+    Stale,
+    /// The envelope carried no token information (`refillRate` 0); only the settle took effect.
+    NoTokenInformation,
+}
+
+/// An acquire request as the core sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AcquireRequest {
+    /// The estimated cost to reserve.
+    pub cost: Tokens,
+    /// The queue to wait in.
+    pub lane: Lane,
+    /// The place in the queue from an earlier [`Decision::Wait`], if any.
+    pub waiter: Option<WaiterId>,
+}
+
+/// Running totals, for reports, metrics and the property tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Estimates reserved by admitted requests.
+    pub granted: Tokens,
+    /// Tokens added by refills the projection applied (before the cap).
+    pub refilled: Tokens,
+    /// Tokens lost because a refill arrived at the cap.
+    pub wasted_at_cap: Tokens,
+    /// Cumulative drift from reconciliations: positive means tokens were spent by someone this
+    /// bucket does not know of.
+    pub drift: Tokens,
+    /// Reservations that expired without a settle (crashed or hung holders).
+    pub expired_reservations: u64,
+    /// Waiters that left the queue because they stopped asking.
+    pub expired_waiters: u64,
+    /// Admitted requests, per lane (urgent, bulk).
+    pub admitted: [u64; 2],
+}
+
+impl Counters {
+    /// The estimated consumption by other programs on the same key: the positive part of the
+    /// cumulative drift.
+    pub fn foreign_consumption(&self) -> Tokens {
+        self.drift.non_negative()
+    }
+}
+
+/// A read-only view of the projection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Whether the projection has been set from an envelope.
+    pub synced: bool,
+    /// The projected balance, with the estimates of requests in flight already deducted.
+    pub balance: Tokens,
+    /// Tokens per minute.
+    pub refill_rate: i64,
+    /// 60 × the refill rate.
+    pub cap: Tokens,
+    /// When the next refill lands, in the caller's clock.
+    pub next_refill_ms: i64,
+    /// The sum of the estimates in flight.
+    pub in_flight: Tokens,
+    /// Reservations in flight.
+    pub n_in_flight: usize,
+    /// Requests waiting, per lane (urgent, bulk).
+    pub waiting: [usize; 2],
+    /// Running totals.
+    pub counters: Counters,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Reservation {
+    lane: Lane,
+    cost: Tokens,
+    expires_ms: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Waiter {
+    id: WaiterId,
+    expires_ms: i64,
+}
+
+/// The projection and the rules that act on it. See the module documentation.
+///
+/// ```
+/// use token_bucket::core::{AcquireRequest, Core, Decision, Envelope, Policy};
+/// use token_bucket::{Lane, Tokens};
+///
+/// let mut core = Core::new(Policy::default());
+/// let now = 0;
+/// core.reconcile(now, &Envelope { tokens_left: 20, refill_in_ms: 30_000, refill_rate: 5,
+///                                 tokens_consumed: 0, server_timestamp_ms: 1 }, None);
+/// let request = AcquireRequest { cost: Tokens::from_whole(10), lane: Lane::Urgent, waiter: None };
+/// assert!(matches!(core.acquire(now, request), Decision::Admit { .. }));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Core {
+    policy: Policy,
+    synced: bool,
+    balance: Tokens,
+    refill_rate: i64,
+    next_refill_ms: i64,
+    last_server_timestamp_ms: i64,
+    next_id: u64,
+    reservations: BTreeMap<ReservationId, Reservation>,
+    waiters: [VecDeque<Waiter>; 2],
+    counters: Counters,
+}
+
+impl Core {
+    /// An unsynced bucket: every acquire answers [`Decision::Unsynced`] until the first
+    /// [`Core::reconcile`].
+    pub fn new(policy: Policy) -> Core {
+        Core {
+            policy,
+            synced: false,
+            balance: Tokens::ZERO,
+            refill_rate: 0,
+            next_refill_ms: 0,
+            last_server_timestamp_ms: i64::MIN,
+            next_id: 1,
+            reservations: BTreeMap::new(),
+            waiters: [VecDeque::new(), VecDeque::new()],
+            counters: Counters::default(),
+        }
+    }
+
+    /// The policy this bucket enforces.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// 60 × the refill rate.
+    pub fn cap(&self) -> Tokens {
+        Tokens::from_whole(self.refill_rate.saturating_mul(CAP_MINUTES))
+    }
+
+    /// The most a request in `lane` can ever cost at the current plan.
+    pub fn maximum_cost(&self, lane: Lane) -> Tokens {
+        match lane {
+            Lane::Urgent => self.cap() - self.policy.deficit_floor,
+            Lane::Bulk => self.cap() - self.policy.urgent_reserve,
+        }
+    }
+
+    /// Applies the refills due by `now` and expires reservations and waiters whose time ran out.
+    pub fn tick(&mut self, now_ms: i64) {
+        if self.synced && self.refill_rate > 0 && now_ms >= self.next_refill_ms {
+            let ticks = (now_ms - self.next_refill_ms).div_euclid(REFILL_PERIOD_MS) + 1;
+            let added = Tokens::from_whole(self.refill_rate.saturating_mul(ticks));
+            let cap = self.cap();
+            let refilled = (self.balance + added).min(cap).max(self.balance);
+            self.counters.refilled = self.counters.refilled + added;
+            self.counters.wasted_at_cap =
+                self.counters.wasted_at_cap + (self.balance + added - refilled);
+            self.balance = refilled;
+            self.next_refill_ms += ticks * REFILL_PERIOD_MS;
+        }
+        let n_before = self.reservations.len();
+        self.reservations.retain(|_, r| r.expires_ms > now_ms);
+        self.counters.expired_reservations += (n_before - self.reservations.len()) as u64;
+        for queue in &mut self.waiters {
+            let n_before = queue.len();
+            queue.retain(|w| w.expires_ms > now_ms);
+            self.counters.expired_waiters += (n_before - queue.len()) as u64;
+        }
+    }
+
+    /// Asks to start a request. See [`Decision`].
+    pub fn acquire(&mut self, now_ms: i64, request: AcquireRequest) -> Decision {
+        self.tick(now_ms);
+        if !self.synced {
+            return Decision::Unsynced;
+        }
+        let lane = request.lane;
+        let maximum = self.maximum_cost(lane);
+        if request.cost > maximum {
+            if let Some(waiter) = request.waiter {
+                self.remove_waiter(waiter);
+            }
+            return Decision::Refuse(RefuseReason::CostAboveMaximum {
+                cost: request.cost,
+                maximum,
+            });
+        }
+
+        let queue = &self.waiters[lane.index()];
+        let position = request
+            .waiter
+            .and_then(|id| queue.iter().position(|w| w.id == id));
+        let is_head = match position {
+            Some(index) => index == 0,
+            None => queue.is_empty(),
+        };
+        let blocked_by_urgent =
+            lane == Lane::Bulk && !self.waiters[Lane::Urgent.index()].is_empty();
+        let needed = self.balance_needed(request.cost, lane);
+
+        if is_head && !blocked_by_urgent && self.balance >= needed {
+            if let Some(index) = position {
+                self.waiters[lane.index()].remove(index);
+            }
+            let reservation = ReservationId(self.take_id());
+            self.reservations.insert(
+                reservation,
+                Reservation {
+                    lane,
+                    cost: request.cost,
+                    expires_ms: now_ms + self.policy.reservation_ttl_ms,
+                },
+            );
+            self.balance = self.balance - request.cost;
+            self.counters.granted = self.counters.granted + request.cost;
+            self.counters.admitted[lane.index()] += 1;
+            return Decision::Admit { reservation };
+        }
+
+        let latest = now_ms + self.policy.max_wait_slice_ms;
+        let until_ms = if is_head && !blocked_by_urgent {
+            self.refill_reaching(needed).min(latest)
+        } else {
+            latest
+        };
+        let expires_ms = until_ms + self.policy.waiter_grace_ms;
+        let waiter = match position {
+            Some(index) => {
+                let entry = &mut self.waiters[lane.index()][index];
+                entry.expires_ms = expires_ms;
+                entry.id
+            }
+            None => {
+                let id = WaiterId(self.take_id());
+                self.waiters[lane.index()].push_back(Waiter { id, expires_ms });
+                id
+            }
+        };
+        Decision::Wait { waiter, until_ms }
+    }
+
+    /// Settles a reservation with the request's actual cost (`tokensConsumed`).
+    pub fn settle(
+        &mut self,
+        now_ms: i64,
+        reservation: ReservationId,
+        actual: Tokens,
+    ) -> SettleOutcome {
+        self.tick(now_ms);
+        self.settle_ticked(reservation, actual)
+    }
+
+    /// Returns an unused reservation's whole estimate: the request was never sent.
+    pub fn release(&mut self, now_ms: i64, reservation: ReservationId) -> SettleOutcome {
+        self.tick(now_ms);
+        match self.reservations.get(&reservation) {
+            Some(r) => {
+                let cost = r.cost;
+                self.settle_ticked(reservation, Tokens::ZERO);
+                SettleOutcome::Settled { refund: cost }
+            }
+            None => SettleOutcome::Unknown,
+        }
+    }
+
+    /// Gives up a place in a queue (a waiting acquire was cancelled).
+    pub fn cancel(&mut self, now_ms: i64, waiter: WaiterId) {
+        self.tick(now_ms);
+        self.remove_waiter(waiter);
+    }
+
+    /// Corrects the projection from a response's envelope, settling that response's
+    /// reservation first when given.
+    ///
+    /// The balance becomes `tokensLeft` minus the estimates still in flight, so concurrent
+    /// reservations are never lost; the refill phase and rate follow the envelope; the
+    /// difference from the projection is counted as drift.
+    pub fn reconcile(
+        &mut self,
+        now_ms: i64,
+        envelope: &Envelope,
+        settle: Option<ReservationId>,
+    ) -> ReconcileOutcome {
+        self.tick(now_ms);
+        if let Some(reservation) = settle {
+            self.settle_ticked(reservation, Tokens::from_whole(envelope.tokens_consumed));
+        }
+        if envelope.refill_rate <= 0 {
+            return ReconcileOutcome::NoTokenInformation;
+        }
+        if self.synced && envelope.server_timestamp_ms < self.last_server_timestamp_ms {
+            return ReconcileOutcome::Stale;
+        }
+        let in_flight = self.in_flight();
+        let authoritative = Tokens::from_whole(envelope.tokens_left) - in_flight;
+        let drift = if self.synced {
+            self.balance - authoritative
+        } else {
+            Tokens::ZERO
+        };
+        self.counters.drift = self.counters.drift + drift;
+        self.balance = authoritative;
+        self.refill_rate = envelope.refill_rate;
+        self.next_refill_ms = if envelope.refill_in_ms > 0 {
+            now_ms + envelope.refill_in_ms
+        } else {
+            // A refill due "now" is already in tokensLeft; the next one is a period away.
+            now_ms + REFILL_PERIOD_MS
+        };
+        self.last_server_timestamp_ms = envelope.server_timestamp_ms;
+        self.synced = true;
+        ReconcileOutcome::Applied { drift }
+    }
+
+    /// How much bulk work may reserve right now without waiting: the balance above the urgent
+    /// reserve, or zero while any request waits. Size batches to this.
+    pub fn bulk_budget(&mut self, now_ms: i64) -> Tokens {
+        self.tick(now_ms);
+        if !self.synced || self.waiters.iter().any(|q| !q.is_empty()) {
+            return Tokens::ZERO;
+        }
+        (self.balance - self.policy.urgent_reserve).non_negative()
+    }
+
+    /// Forgets the projection (as a wiped Redis would): the next acquire answers
+    /// [`Decision::Unsynced`]. Reservations and waiters are kept.
+    pub fn desync(&mut self) {
+        self.synced = false;
+    }
+
+    /// A read-only view of the projection at `now`.
+    pub fn snapshot(&mut self, now_ms: i64) -> Snapshot {
+        self.tick(now_ms);
+        Snapshot {
+            synced: self.synced,
+            balance: self.balance,
+            refill_rate: self.refill_rate,
+            cap: self.cap(),
+            next_refill_ms: self.next_refill_ms,
+            in_flight: self.in_flight(),
+            n_in_flight: self.reservations.len(),
+            waiting: [self.waiters[0].len(), self.waiters[1].len()],
+            counters: self.counters,
+        }
+    }
+
+    fn balance_needed(&self, cost: Tokens, lane: Lane) -> Tokens {
+        let positive = Tokens::from_milli(1);
+        match lane {
+            // Keepa's rule (balance > 0), and never below the deficit floor afterwards.
+            Lane::Urgent => positive.max(self.policy.deficit_floor + cost),
+            // Leave the urgent reserve; the reserve is never negative, so this also means > 0.
+            Lane::Bulk => positive.max(self.policy.urgent_reserve + cost),
+        }
+    }
+
+    /// The first refill instant at which the balance reaches `needed`, refills alone assumed.
+    fn refill_reaching(&self, needed: Tokens) -> i64 {
+        let missing = (needed - self.balance).as_milli();
+        let per_tick = Tokens::from_whole(self.refill_rate).as_milli().max(1);
+        let ticks = (missing + per_tick - 1).div_euclid(per_tick).max(1);
+        self.next_refill_ms + (ticks - 1) * REFILL_PERIOD_MS
+    }
+
+    fn settle_ticked(&mut self, reservation: ReservationId, actual: Tokens) -> SettleOutcome {
+        match self.reservations.remove(&reservation) {
+            Some(r) => {
+                let refund = r.cost - actual;
+                self.balance = self.balance + refund;
+                SettleOutcome::Settled { refund }
+            }
+            None => SettleOutcome::Unknown,
+        }
+    }
+
+    fn remove_waiter(&mut self, waiter: WaiterId) {
+        for queue in &mut self.waiters {
+            queue.retain(|w| w.id != waiter);
+        }
+    }
+
+    fn in_flight(&self) -> Tokens {
+        self.reservations
+            .values()
+            .fold(Tokens::ZERO, |sum, r| sum + r.cost)
+    }
+
+    fn take_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// The lane of an in-flight reservation, if it is still in flight.
+    pub fn reservation_lane(&self, reservation: ReservationId) -> Option<Lane> {
+        self.reservations.get(&reservation).map(|r| r.lane)
+    }
+}

@@ -1,0 +1,78 @@
+//! How to use the bucket: one process, a fleet over Redis, and embedding it in an HTTP client.
+//!
+//! # One process
+//!
+//! Create one [`Bucket`](crate::Bucket) per API key and share clones of it. Synchronise it from
+//! an envelope before the first acquire: after a restart, the last response's envelope or one
+//! `/token` call (it costs nothing) is enough; there is no warm-up and no recharge pause.
+//!
+//! ```
+//! use token_bucket::{Bucket, Envelope, Error, Lane, Policy, Tokens};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), Error> {
+//! let bucket = Bucket::in_memory(Policy::default());
+//! assert!(matches!(bucket.acquire(Tokens::from_whole(1), Lane::Urgent).await, Err(Error::Unsynced)));
+//!
+//! bucket.reconcile(&Envelope { tokens_left: 20, refill_in_ms: 30_000, refill_rate: 5,
+//!                              tokens_consumed: 0, server_timestamp_ms: 1 }).await?;
+//!
+//! // Bulk work sizes its batch to what it may spend now: 20 tokens less the urgent reserve.
+//! assert_eq!(bucket.bulk_budget().await?, Tokens::from_whole(10));
+//! let batch = bucket.acquire(Tokens::from_whole(10), Lane::Bulk).await?;
+//!
+//! // Urgent work still goes at once: the reserve is there for it.
+//! let page = bucket.acquire(Tokens::from_whole(5), Lane::Urgent).await?;
+//!
+//! // The request cost less than estimated: the difference returns to the bucket.
+//! batch.settle(Tokens::from_whole(8)).await?;
+//! page.settle(Tokens::from_whole(5)).await?;
+//! assert_eq!(bucket.snapshot().await?.balance, Tokens::from_whole(7));
+//! # Ok(()) }
+//! ```
+//!
+//! # Embedding in another program's HTTP client
+//!
+//! Wrap every call: acquire with an estimate and a lane, send, then hand the response's
+//! envelope to the permit, whatever the status (200, 400 and 429 all carry one). On a 429 the
+//! reconcile has already set the balance to what Keepa said, so the next acquire waits exactly
+//! until the projection is positive again; never sleep blindly.
+//!
+//! ```
+//! use token_bucket::{Bucket, Envelope, Error, Lane, Tokens};
+//!
+//! /// What your HTTP layer returns: the status and the envelope decoded from the body.
+//! struct Response { status: u16, envelope: Envelope }
+//!
+//! async fn send(request: &str) -> Response {
+//!     // Your HTTP client goes here.
+//! #   let _ = request;
+//! #   Response { status: 200, envelope: Envelope { tokens_left: 14, refill_in_ms: 1_000,
+//! #       refill_rate: 5, tokens_consumed: 1, server_timestamp_ms: 2 } }
+//! }
+//!
+//! async fn call(bucket: &Bucket, request: &str, estimate: Tokens) -> Result<Response, Error> {
+//!     loop {
+//!         let permit = bucket.acquire(estimate, Lane::Urgent).await?;
+//!         let response = send(request).await;
+//!         permit.reconcile(&response.envelope).await?;
+//!         if response.status != 429 {
+//!             return Ok(response);
+//!         }
+//!     }
+//! }
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Error> {
+//! # let bucket = Bucket::in_memory(token_bucket::Policy::default());
+//! # bucket.reconcile(&Envelope { tokens_left: 15, refill_in_ms: 1_000, refill_rate: 5,
+//! #     tokens_consumed: 0, server_timestamp_ms: 1 }).await?;
+//! # let response = call(&bucket, "/product?asin=B000000001", Tokens::from_whole(1)).await?;
+//! # assert_eq!(response.status, 200);
+//! # Ok(()) }
+//! ```
+//!
+//! # Cancellation and crashes
+//!
+//! Dropping a waiting `acquire` future gives up its place in the queue; dropping an unfinished
+//! [`Permit`](crate::Permit) returns its estimate. A process that dies holding a reservation
+//! cannot return it: the reservation leaves the in-flight set after
+//! [`Policy::reservation_ttl_ms`](crate::Policy::reservation_ttl_ms) with its estimate counted as
+//! spent, and the next envelope corrects the balance.
