@@ -1,0 +1,1 @@
+//! Integration tests of deal-filters (one binary, modules per feature).
