@@ -508,7 +508,10 @@ impl Core {
         match self.reservations.remove(&reservation) {
             Some(r) => {
                 let refund = r.cost - actual;
-                self.balance = self.balance + refund;
+                // Keepa's balance never exceeds the cap: a refund of an overestimate that
+                // arrives after a refill filled the bucket is lost, as the refill's excess was.
+                let ceiling = self.cap().max(self.balance);
+                self.balance = (self.balance + refund).min(ceiling);
                 SettleOutcome::Settled { refund }
             }
             None => SettleOutcome::Unknown,
