@@ -13,14 +13,31 @@
 //! percentages are `f64` in percent; unknown is `None`, never `0` or `"-"`.
 
 mod analysed;
+mod analysis;
 mod costs;
+mod list_at;
 mod parse;
 mod price_now;
 mod rejection;
+mod sales;
+mod screening;
 mod settings;
 mod signals;
 
 pub use analysed::{AnalysedDeal, Trend, validity_gate};
+pub use analysis::{analyse, refresh};
+pub use list_at::{
+    AMAZON_CAP_RATIO, IMPLAUSIBLE_MULTIPLE_OF_USED, LIST_AT_CEILING, ListAt, ONE_YEAR_MINUTES, OneYearAverage, calendar_month,
+    list_at, list_at_from_sales, median, one_year_average,
+};
+pub use sales::{
+    InferredSale, RANK_DROP_WINDOW_MINUTES, SALES_WINDOW_MINUTES, SaleCondition, SalesInference,
+    drop_price_outliers, drops, infer_sales, nearest_price,
+};
+pub use screening::{
+    MAX_BUY_TO_SELL_RATIO, MIN_EXPECTED_GAIN_PERCENT, MIN_SELL_ESTIMATE, screen, screen_deal, screen_stats,
+    sell_estimate_from_stats, sell_estimate_lower_bound_from_deal,
+};
 pub use costs::{
     AllInCost, Fees, all_in_cost, fees, margin_percent, min_listing_price, profit, roi_percent,
     total_fees,
