@@ -105,6 +105,9 @@ pub(crate) fn run(requested: &[Suite]) -> Result<ExitCode> {
     let mut all_ok = true;
     for (name, path, outcome) in results {
         match outcome {
+            Ok(0) => eprintln!(
+                "xtask bench: {name} ran but printed no figures (no JSON lines on stdout)"
+            ),
             Ok(figures) => eprintln!(
                 "xtask bench: {name} ok ({figures} figures in {})",
                 path.display()
