@@ -126,7 +126,14 @@ pub(crate) fn describe(command: &Command) -> String {
             value?.to_string_lossy()
         ))
     });
-    let program = std::iter::once(command.get_program().to_string_lossy().into_owned());
+    // `$CARGO` is a long toolchain path; the reader only needs to know it is cargo.
+    let program = Path::new(command.get_program());
+    let program = if program.file_name() == Some(OsStr::new("cargo")) {
+        Path::new("cargo")
+    } else {
+        program
+    };
+    let program = std::iter::once(program.to_string_lossy().into_owned());
     let args = command.get_args().map(|arg| {
         let arg = arg.to_string_lossy();
         if arg.is_empty() || arg.contains(' ') {
