@@ -4,17 +4,20 @@
 use keepa_model::{Cents, DealRecord, KeepaMinute, PriceType, Product, UnixSeconds};
 
 use crate::costs::{self, Fees};
+use crate::list_at::ONE_YEAR_MINUTES;
 use crate::list_at::{list_at, one_year_average};
 use crate::price_now::{BuyPrice, price_now};
-use crate::list_at::ONE_YEAR_MINUTES;
 use crate::sales::infer_sales;
 use crate::signals;
 use crate::{AnalysedDeal, RejectionReason, Settings};
 
 /// The Keepa minute of `now`, saturating for instants Keepa minutes cannot hold.
 fn keepa_now(now: UnixSeconds) -> KeepaMinute {
-    KeepaMinute::from_unix_seconds(now)
-        .unwrap_or(if now.0 < 0 { KeepaMinute(i32::MIN) } else { KeepaMinute(i32::MAX) })
+    KeepaMinute::from_unix_seconds(now).unwrap_or(if now.0 < 0 {
+        KeepaMinute(i32::MIN)
+    } else {
+        KeepaMinute(i32::MAX)
+    })
 }
 
 /// The money figures that depend on the buy price, fees and List at.
@@ -51,10 +54,13 @@ fn money(
         all_in_cost: all_in.total,
         total_fees,
         profit,
-        margin_percent: profit.zip(list_at).and_then(|(profit, list_at)| costs::margin_percent(profit, list_at)),
+        margin_percent: profit
+            .zip(list_at)
+            .and_then(|(profit, list_at)| costs::margin_percent(profit, list_at)),
         roi_percent: profit.and_then(|profit| costs::roi_percent(profit, all_in.total)),
         min_listing_price: costs::min_listing_price(all_in.total, fees, settings),
-        percent_down: one_year_average.and_then(|average| signals::percent_down(average, buy.price)),
+        percent_down: one_year_average
+            .and_then(|average| signals::percent_down(average, buy.price)),
     })
 }
 
@@ -81,7 +87,11 @@ pub fn analyse(
     let money = money(&buy, &fees, list.list_at, average.average, settings)?;
     let stats = &product.stats;
     let year_start = now_minute.plus_minutes(-ONE_YEAR_MINUTES);
-    let sales_last_year = inference.sales.iter().filter(|sale| sale.at >= year_start).count();
+    let sales_last_year = inference
+        .sales
+        .iter()
+        .filter(|sale| sale.at >= year_start)
+        .count();
     let inferred_sales = u32::try_from(inference.sales.len()).unwrap_or(u32::MAX);
     let title = match (product.title.is_empty(), deal) {
         (true, Some(deal)) => deal.title.clone(),
@@ -91,11 +101,16 @@ pub fn analyse(
         asin: product.asin,
         title,
         brand: product.brand.clone(),
-        root_category: product.root_category.or(deal.and_then(|deal| deal.root_category)),
+        root_category: product
+            .root_category
+            .or(deal.and_then(|deal| deal.root_category)),
         keepa_last_update: product.last_update.or(deal.map(|deal| deal.last_update)),
         analysed_at: now,
         refreshed_at: now,
-        seller_quality: buy.seller_id.as_deref().and_then(|seller| signals::seller_quality(product, seller)),
+        seller_quality: buy
+            .seller_id
+            .as_deref()
+            .and_then(|seller| signals::seller_quality(product, seller)),
         buy_price_type: buy.price_type,
         price_now: buy.price,
         buy_shipping: buy.shipping,
@@ -131,9 +146,15 @@ pub fn analyse(
             .get(PriceType::SALES)
             .current
             .or(deal.and_then(|deal| deal.sales_rank)),
-        drops_30: stats.sales_rank_drops30.or(deal.and_then(|deal| deal.sales_rank_drops30)),
-        drops_90: stats.sales_rank_drops90.or(deal.and_then(|deal| deal.sales_rank_drops90)),
-        drops_365: stats.sales_rank_drops365.or(deal.and_then(|deal| deal.sales_rank_drops365)),
+        drops_30: stats
+            .sales_rank_drops30
+            .or(deal.and_then(|deal| deal.sales_rank_drops30)),
+        drops_90: stats
+            .sales_rank_drops90
+            .or(deal.and_then(|deal| deal.sales_rank_drops90)),
+        drops_365: stats
+            .sales_rank_drops365
+            .or(deal.and_then(|deal| deal.sales_rank_drops365)),
         amazon_sells: signals::amazon_sells(product),
     })
 }
@@ -174,7 +195,9 @@ pub fn refresh(
         refreshed.keepa_last_update = product.last_update;
     }
 
-    let Some(mut buy) = price_now(product, settings) else { return refreshed };
+    let Some(mut buy) = price_now(product, settings) else {
+        return refreshed;
+    };
     let unchanged_without_offers = product.offers.is_empty()
         && buy.price_type == previous.buy_price_type
         && buy.price == previous.price_now;
@@ -186,7 +209,11 @@ pub fn refresh(
     }
     let fresh_fees = costs::fees(product, settings);
     let fees = Fees {
-        fba_fee: if fresh_fees.fba_fee_is_default { previous.fba_fee } else { fresh_fees.fba_fee },
+        fba_fee: if fresh_fees.fba_fee_is_default {
+            previous.fba_fee
+        } else {
+            fresh_fees.fba_fee
+        },
         fba_fee_is_default: fresh_fees.fba_fee_is_default && previous.fba_fee_is_default,
         referral_percent: if fresh_fees.referral_is_default {
             previous.referral_fee_percent
@@ -195,7 +222,13 @@ pub fn refresh(
         },
         referral_is_default: fresh_fees.referral_is_default && previous.referral_fee_is_default,
     };
-    let Ok(money) = money(&buy, &fees, previous.list_at, previous.one_year_average, settings) else {
+    let Ok(money) = money(
+        &buy,
+        &fees,
+        previous.list_at,
+        previous.one_year_average,
+        settings,
+    ) else {
         return refreshed;
     };
     refreshed.price_trend = signals::trend(stats.get(buy.price_type));

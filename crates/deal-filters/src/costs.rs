@@ -53,7 +53,11 @@ pub struct AllInCost {
 /// All-in cost of buying one unit and getting it to Amazon: the item price,
 /// the shipping paid to the seller, tax on the item price (unless exempt),
 /// the prep fee and inbound shipping.
-pub fn all_in_cost(price_now: Cents, buy_shipping: Cents, settings: &Settings) -> Option<AllInCost> {
+pub fn all_in_cost(
+    price_now: Cents,
+    buy_shipping: Cents,
+    settings: &Settings,
+) -> Option<AllInCost> {
     let tax = price_now.checked_mul_ratio(settings.tax_ratio())?;
     let total = price_now
         .checked_add(buy_shipping)?
@@ -70,21 +74,21 @@ pub fn profit(list_at: Cents, all_in_cost: Cents, total_fees: Cents) -> Option<C
 
 /// Margin = profit / List at, in percent; `None` when List at is not positive.
 pub fn margin_percent(profit: Cents, list_at: Cents) -> Option<f64> {
-    list_at.is_positive().then(|| profit.0 as f64 / list_at.0 as f64 * 100.0)
+    list_at
+        .is_positive()
+        .then(|| profit.0 as f64 / list_at.0 as f64 * 100.0)
 }
 
 /// ROI = profit / all-in cost, in percent; `None` when the cost is not positive.
 pub fn roi_percent(profit: Cents, all_in_cost: Cents) -> Option<f64> {
-    all_in_cost.is_positive().then(|| profit.0 as f64 / all_in_cost.0 as f64 * 100.0)
+    all_in_cost
+        .is_positive()
+        .then(|| profit.0 as f64 / all_in_cost.0 as f64 * 100.0)
 }
 
 /// Minimum listing price = (all-in cost + FBA fee) / (1 − markup − referral %),
 /// rounded up to the cent; `None` when markup and referral leave nothing.
-pub fn min_listing_price(
-    all_in_cost: Cents,
-    fees: &Fees,
-    settings: &Settings,
-) -> Option<Cents> {
+pub fn min_listing_price(all_in_cost: Cents, fees: &Fees, settings: &Settings) -> Option<Cents> {
     let remaining = 1.0 - settings.markup_percent / 100.0 - fees.referral_percent / 100.0;
     if !(remaining.is_finite() && remaining > 0.0) {
         return None;
@@ -103,14 +107,27 @@ mod tests {
         let settings = Settings::default();
         let mut product = keepa_model::Product::new("B000000001".parse().unwrap());
         let missing = fees(&product, &settings);
-        assert_eq!((missing.fba_fee, missing.fba_fee_is_default), (Cents(550), true));
-        assert_eq!((missing.referral_percent, missing.referral_is_default), (15.0, true));
+        assert_eq!(
+            (missing.fba_fee, missing.fba_fee_is_default),
+            (Cents(550), true)
+        );
+        assert_eq!(
+            (missing.referral_percent, missing.referral_is_default),
+            (15.0, true)
+        );
         product.fba_pick_and_pack_fee = Some(Cents(-1));
         assert_eq!(fees(&product, &settings).fba_fee, Cents(550));
         product.fba_pick_and_pack_fee = Some(Cents(409));
         product.referral_fee_percent = Some(15.01);
         let known = fees(&product, &settings);
-        assert_eq!((known.fba_fee, known.referral_percent, known.fba_fee_is_default), (Cents(409), 15.01, false));
+        assert_eq!(
+            (
+                known.fba_fee,
+                known.referral_percent,
+                known.fba_fee_is_default
+            ),
+            (Cents(409), 15.01, false)
+        );
     }
 
     #[test]
@@ -118,8 +135,19 @@ mod tests {
         // Buy $10.00 used FBA, defaults: tax 50, prep 275, inbound 399.
         let settings = Settings::default();
         let cost = all_in_cost(Cents(1000), Cents(0), &settings).unwrap();
-        assert_eq!(cost, AllInCost { tax: Cents(50), total: Cents(1724) });
-        let fees = Fees { fba_fee: Cents(550), fba_fee_is_default: true, referral_percent: 15.0, referral_is_default: true };
+        assert_eq!(
+            cost,
+            AllInCost {
+                tax: Cents(50),
+                total: Cents(1724)
+            }
+        );
+        let fees = Fees {
+            fba_fee: Cents(550),
+            fba_fee_is_default: true,
+            referral_percent: 15.0,
+            referral_is_default: true,
+        };
         let list_at = Cents(4000);
         let total = total_fees(list_at, &fees).unwrap();
         assert_eq!(total, Cents(1150));
@@ -128,12 +156,21 @@ mod tests {
         assert_eq!(margin_percent(profit, list_at), Some(28.15));
         assert!((roi_percent(profit, cost.total).unwrap() - 65.313_225).abs() < 1e-4);
         // (1724 + 550) / (1 - 0.10 - 0.15) = 3032
-        assert_eq!(min_listing_price(cost.total, &fees, &settings), Some(Cents(3032)));
+        assert_eq!(
+            min_listing_price(cost.total, &fees, &settings),
+            Some(Cents(3032))
+        );
     }
 
     #[test]
     fn tax_exempt_pays_no_tax() {
-        let settings = Settings { tax_exempt: true, ..Settings::default() };
-        assert_eq!(all_in_cost(Cents(1000), Cents(399), &settings).unwrap().tax, Cents(0));
+        let settings = Settings {
+            tax_exempt: true,
+            ..Settings::default()
+        };
+        assert_eq!(
+            all_in_cost(Cents(1000), Cents(399), &settings).unwrap().tax,
+            Cents(0)
+        );
     }
 }

@@ -26,25 +26,25 @@ mod signals;
 
 pub use analysed::{AnalysedDeal, Trend, validity_gate};
 pub use analysis::{analyse, refresh};
-pub use list_at::{
-    AMAZON_CAP_RATIO, IMPLAUSIBLE_MULTIPLE_OF_USED, LIST_AT_CEILING, ListAt, ONE_YEAR_MINUTES, OneYearAverage, calendar_month,
-    list_at, list_at_from_sales, median, one_year_average,
+pub use costs::{
+    AllInCost, Fees, all_in_cost, fees, margin_percent, min_listing_price, profit, roi_percent,
+    total_fees,
 };
+pub use list_at::{
+    AMAZON_CAP_RATIO, IMPLAUSIBLE_MULTIPLE_OF_USED, LIST_AT_CEILING, ListAt, ONE_YEAR_MINUTES,
+    OneYearAverage, calendar_month, list_at, list_at_from_sales, median, one_year_average,
+};
+pub use parse::{format_percent, parse_cents, parse_percent};
+pub use price_now::{BuyPrice, buy_price_from_stats, price_now};
+pub use rejection::RejectionReason;
 pub use sales::{
     InferredSale, RANK_DROP_WINDOW_MINUTES, SALES_WINDOW_MINUTES, SaleCondition, SalesInference,
     drop_price_outliers, drops, infer_sales, nearest_price,
 };
 pub use screening::{
-    MAX_BUY_TO_SELL_RATIO, MIN_EXPECTED_GAIN_PERCENT, MIN_SELL_ESTIMATE, screen, screen_deal, screen_stats,
-    sell_estimate_from_stats, sell_estimate_lower_bound_from_deal,
+    MAX_BUY_TO_SELL_RATIO, MIN_EXPECTED_GAIN_PERCENT, MIN_SELL_ESTIMATE, screen, screen_deal,
+    screen_stats, sell_estimate_from_stats, sell_estimate_lower_bound_from_deal,
 };
-pub use costs::{
-    AllInCost, Fees, all_in_cost, fees, margin_percent, min_listing_price, profit, roi_percent,
-    total_fees,
-};
-pub use parse::{format_percent, parse_cents, parse_percent};
-pub use price_now::{BuyPrice, buy_price_from_stats, price_now};
-pub use rejection::RejectionReason;
 pub use settings::{Settings, SettingsError};
 pub use signals::{
     amazon_sells, deal_trust_percent, percent_down, seller_quality, trend, wilson_lower_bound,

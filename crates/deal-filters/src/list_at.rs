@@ -33,7 +33,9 @@ pub fn median(prices: &[Cents]) -> Option<Cents> {
     match sorted.len() {
         0 => None,
         length if length % 2 == 1 => Some(Cents(sorted[middle])),
-        _ => Some(Cents((sorted[middle - 1] + sorted[middle] + 1).div_euclid(2))),
+        _ => Some(Cents(
+            (sorted[middle - 1] + sorted[middle] + 1).div_euclid(2),
+        )),
     }
 }
 
@@ -44,10 +46,15 @@ pub fn calendar_month(instant: KeepaMinute) -> i64 {
     let shifted = days + 719_468;
     let era = shifted.div_euclid(146_097);
     let day_of_era = shifted - era * 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let shifted_month = (5 * day_of_year + 2) / 153;
-    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     year * 12 + month - 1
 }
@@ -62,7 +69,10 @@ pub fn list_at_from_sales(sales: &[InferredSale]) -> Option<Cents> {
     }
     let mut by_month: BTreeMap<i64, Vec<Cents>> = BTreeMap::new();
     for sale in sales {
-        by_month.entry(calendar_month(sale.at)).or_default().push(sale.price);
+        by_month
+            .entry(calendar_month(sale.at))
+            .or_default()
+            .push(sale.price);
     }
     let mut best: Option<(Cents, &Vec<Cents>)> = None;
     for prices in by_month.values() {
@@ -89,25 +99,41 @@ pub fn list_at_from_sales(sales: &[InferredSale]) -> Option<Cents> {
 /// $1,500 it is unknown; above 3 × the current Used price it is unknown and
 /// flagged implausible.
 pub fn list_at(sales: &[InferredSale], stats: &Stats) -> ListAt {
-    let unknown = ListAt { list_at: None, implausible: false };
-    let Some(mut price) = list_at_from_sales(sales) else { return unknown };
+    let unknown = ListAt {
+        list_at: None,
+        implausible: false,
+    };
+    let Some(mut price) = list_at_from_sales(sales) else {
+        return unknown;
+    };
     let amazon = stats.get(PriceType::AMAZON);
     let lowest_amazon = [amazon.current, amazon.avg180, amazon.avg365]
         .into_iter()
         .flatten()
         .filter(|price| *price > 0)
         .min();
-    if let Some(cap) = lowest_amazon.and_then(|lowest| Cents(lowest).checked_mul_ratio(AMAZON_CAP_RATIO)) {
+    if let Some(cap) =
+        lowest_amazon.and_then(|lowest| Cents(lowest).checked_mul_ratio(AMAZON_CAP_RATIO))
+    {
         price = price.min(cap);
     }
     if price > LIST_AT_CEILING {
         return unknown;
     }
-    let used_now = stats.get(PriceType::USED).current.filter(|price| *price > 0);
+    let used_now = stats
+        .get(PriceType::USED)
+        .current
+        .filter(|price| *price > 0);
     if used_now.is_some_and(|used| price.0 > used.saturating_mul(IMPLAUSIBLE_MULTIPLE_OF_USED)) {
-        return ListAt { list_at: None, implausible: true };
+        return ListAt {
+            list_at: None,
+            implausible: true,
+        };
     }
-    ListAt { list_at: Some(price), implausible: false }
+    ListAt {
+        list_at: Some(price),
+        implausible: false,
+    }
 }
 
 /// The one-year average sale price and whether it is an estimate.
@@ -133,14 +159,20 @@ pub fn one_year_average(sales: &[InferredSale], stats: &Stats, now: KeepaMinute)
         let sum: i128 = last_year.iter().map(|&price| i128::from(price)).sum();
         let count = last_year.len() as i128;
         let mean = (2 * sum + count).div_euclid(2 * count);
-        return OneYearAverage { average: i64::try_from(mean).ok().map(Cents), is_estimate: false };
+        return OneYearAverage {
+            average: i64::try_from(mean).ok().map(Cents),
+            is_estimate: false,
+        };
     }
     let fallback = PriceType::USED_CONDITIONS
         .into_iter()
         .filter_map(|price_type| stats.get(price_type).avg365)
         .filter(|average| *average > 0)
         .max();
-    OneYearAverage { average: fallback.map(Cents), is_estimate: fallback.is_some() }
+    OneYearAverage {
+        average: fallback.map(Cents),
+        is_estimate: fallback.is_some(),
+    }
 }
 
 #[cfg(test)]
@@ -168,16 +200,32 @@ mod tests {
     }
 
     fn sale(day: i32, price: i64) -> InferredSale {
-        InferredSale { at: KeepaMinute(day * 1440), price: Cents(price), condition: SaleCondition::Used }
+        InferredSale {
+            at: KeepaMinute(day * 1440),
+            price: Cents(price),
+            condition: SaleCondition::Used,
+        }
     }
 
     #[test]
     fn best_month_most_common_price() {
         // January: 1000, 1000, 1500 (median 1000); February: 1200, 1300 (median 1250).
-        let sales = [sale(1, 1000), sale(2, 1000), sale(3, 1500), sale(40, 1200), sale(41, 1300)];
+        let sales = [
+            sale(1, 1000),
+            sale(2, 1000),
+            sale(3, 1500),
+            sale(40, 1200),
+            sale(41, 1300),
+        ];
         assert_eq!(list_at_from_sales(&sales), Some(Cents(1250)));
         // February gets a repeated price: 1200 twice.
-        let sales = [sale(1, 1000), sale(2, 1000), sale(40, 1200), sale(41, 1300), sale(42, 1200)];
+        let sales = [
+            sale(1, 1000),
+            sale(2, 1000),
+            sale(40, 1200),
+            sale(41, 1300),
+            sale(42, 1200),
+        ];
         assert_eq!(list_at_from_sales(&sales), Some(Cents(1200)));
     }
 }

@@ -89,7 +89,9 @@ pub fn format_percent(value: f64) -> String {
 }
 
 fn is_unknown_marker(text: &str) -> bool {
-    UNKNOWN_MARKERS.iter().any(|marker| text.eq_ignore_ascii_case(marker))
+    UNKNOWN_MARKERS
+        .iter()
+        .any(|marker| text.eq_ignore_ascii_case(marker))
 }
 
 fn strip_sign(text: &str) -> (bool, &str) {
@@ -116,7 +118,8 @@ fn parse_grouped_digits(text: &str) -> Option<i64> {
     };
     push_digits(first)?;
     for group in groups {
-        if first.is_empty() || group.len() != 3 || !group.bytes().all(|byte| byte.is_ascii_digit()) {
+        if first.is_empty() || group.len() != 3 || !group.bytes().all(|byte| byte.is_ascii_digit())
+        {
             return None;
         }
         push_digits(group)?;
@@ -150,7 +153,10 @@ mod tests {
 
     #[test]
     fn unknown_and_garbage() {
-        for text in ["", "-", "N/A", "n/a", "invalid", "$", ".", "1,20", ",100", "1.2.3", "--5", "-$-5", "1e3", "$ 5"] {
+        for text in [
+            "", "-", "N/A", "n/a", "invalid", "$", ".", "1,20", ",100", "1.2.3", "--5", "-$-5",
+            "1e3", "$ 5",
+        ] {
             check(text, None);
         }
         check("99999999999999999999", None);

@@ -26,7 +26,12 @@ pub struct BuyPrice {
 pub fn buy_price_from_stats(stats: &Stats) -> Option<(PriceType, Cents)> {
     [PriceType::USED, PriceType::NEW]
         .into_iter()
-        .find_map(|price_type| Some((price_type, Cents::from_keepa(stats.get(price_type).current?)?)))
+        .find_map(|price_type| {
+            Some((
+                price_type,
+                Cents::from_keepa(stats.get(price_type).current?)?,
+            ))
+        })
 }
 
 /// Price now: the current Used price, else the current New price (condition

@@ -8,7 +8,9 @@ use std::fmt;
 ///
 /// [`RejectionReason::as_str`] is a stable snake_case code that deal-store
 /// persists and metrics label by; never change an existing code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RejectionReason {
@@ -67,7 +69,9 @@ impl RejectionReason {
 
     /// The reason for a stored code, `None` for an unknown code.
     pub fn from_code(code: &str) -> Option<RejectionReason> {
-        RejectionReason::ALL.into_iter().find(|reason| reason.as_str() == code)
+        RejectionReason::ALL
+            .into_iter()
+            .find(|reason| reason.as_str() == code)
     }
 }
 

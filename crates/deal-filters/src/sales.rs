@@ -59,11 +59,18 @@ pub fn drops(series: &Series) -> Vec<KeepaMinute> {
 pub fn nearest_price(series: &Series, instant: KeepaMinute) -> Option<Cents> {
     let points = series.points();
     let split = points.partition_point(|point| point.at <= instant);
-    let before = points[..split].iter().rev().find(|point| point.value.is_some());
+    let before = points[..split]
+        .iter()
+        .rev()
+        .find(|point| point.value.is_some());
     let after = points[split..].iter().find(|point| point.value.is_some());
     let nearest = match (before, after) {
         (Some(before), Some(after)) => {
-            if after.at.minutes_since(instant) < instant.minutes_since(before.at) { after } else { before }
+            if after.at.minutes_since(instant) < instant.minutes_since(before.at) {
+                after
+            } else {
+                before
+            }
         }
         (Some(point), None) | (None, Some(point)) => point,
         (None, None) => return None,
@@ -82,16 +89,25 @@ pub fn infer_sales(histories: &Histories, now: KeepaMinute) -> SalesInference {
     let window_start = now.plus_minutes(-SALES_WINDOW_MINUTES);
     let in_window = |instant: &KeepaMinute| *instant >= window_start && *instant <= now;
     let mut offer_drops: Vec<(KeepaMinute, SaleCondition)> = Vec::new();
-    for (count_type, condition) in
-        [(PriceType::COUNT_NEW, SaleCondition::New), (PriceType::COUNT_USED, SaleCondition::Used)]
-    {
+    for (count_type, condition) in [
+        (PriceType::COUNT_NEW, SaleCondition::New),
+        (PriceType::COUNT_USED, SaleCondition::Used),
+    ] {
         if let Some(series) = histories.get(count_type) {
-            offer_drops.extend(drops(series).into_iter().filter(in_window).map(|at| (at, condition)));
+            offer_drops.extend(
+                drops(series)
+                    .into_iter()
+                    .filter(in_window)
+                    .map(|at| (at, condition)),
+            );
         }
     }
     // Stable sort: at the same minute New (pushed first) stays before Used.
     offer_drops.sort_by_key(|(at, _)| *at);
-    let rank_drops = histories.get(PriceType::SALES).map(drops).unwrap_or_default();
+    let rank_drops = histories
+        .get(PriceType::SALES)
+        .map(drops)
+        .unwrap_or_default();
 
     // Rank drops before the pointer are either matched or earlier than every
     // remaining offer drop, so one forward pass matches greedily.
@@ -101,7 +117,9 @@ pub fn infer_sales(histories: &Histories, now: KeepaMinute) -> SalesInference {
         while next_rank_drop < rank_drops.len() && rank_drops[next_rank_drop] < at {
             next_rank_drop += 1;
         }
-        let Some(&rank_drop) = rank_drops.get(next_rank_drop) else { continue };
+        let Some(&rank_drop) = rank_drops.get(next_rank_drop) else {
+            continue;
+        };
         if rank_drop.minutes_since(at) > RANK_DROP_WINDOW_MINUTES {
             continue;
         }
@@ -110,8 +128,15 @@ pub fn infer_sales(histories: &Histories, now: KeepaMinute) -> SalesInference {
             SaleCondition::New => PriceType::NEW,
             SaleCondition::Used => PriceType::USED,
         };
-        if let Some(price) = histories.get(price_type).and_then(|series| nearest_price(series, at)) {
-            sales.push(InferredSale { at, price, condition });
+        if let Some(price) = histories
+            .get(price_type)
+            .and_then(|series| nearest_price(series, at))
+        {
+            sales.push(InferredSale {
+                at,
+                price,
+                condition,
+            });
         }
     }
     SalesInference {
@@ -156,7 +181,11 @@ mod tests {
         Series(
             points
                 .iter()
-                .map(|&(at, value)| HistoryPoint { at: KeepaMinute(at), value: Some(value), shipping: None })
+                .map(|&(at, value)| HistoryPoint {
+                    at: KeepaMinute(at),
+                    value: Some(value),
+                    shipping: None,
+                })
                 .collect(),
         )
     }
@@ -164,7 +193,14 @@ mod tests {
     #[test]
     fn drops_skip_unknown_points() {
         let mut with_gap = series(&[(1, 5), (2, 4), (4, 4), (5, 3)]);
-        with_gap.0.insert(2, HistoryPoint { at: KeepaMinute(3), value: None, shipping: None });
+        with_gap.0.insert(
+            2,
+            HistoryPoint {
+                at: KeepaMinute(3),
+                value: None,
+                shipping: None,
+            },
+        );
         assert_eq!(drops(&with_gap), vec![KeepaMinute(2), KeepaMinute(5)]);
     }
 
@@ -179,8 +215,18 @@ mod tests {
 
     #[test]
     fn outliers_are_dropped() {
-        let sale = |price| InferredSale { at: KeepaMinute(0), price: Cents(price), condition: SaleCondition::Used };
-        let kept = drop_price_outliers(vec![sale(1000), sale(1100), sale(1050), sale(990), sale(9000)]);
+        let sale = |price| InferredSale {
+            at: KeepaMinute(0),
+            price: Cents(price),
+            condition: SaleCondition::Used,
+        };
+        let kept = drop_price_outliers(vec![
+            sale(1000),
+            sale(1100),
+            sale(1050),
+            sale(990),
+            sale(9000),
+        ]);
         assert_eq!(kept.len(), 4);
         assert!(kept.iter().all(|sale| sale.price.0 < 2000));
     }

@@ -22,7 +22,9 @@ pub fn screen(
     sell_estimate: Option<Cents>,
     rank_drops_365: Option<i32>,
 ) -> Result<(), RejectionReason> {
-    let buy = buy_price.filter(|price| price.is_positive()).ok_or(RejectionReason::NoBuyPrice)?;
+    let buy = buy_price
+        .filter(|price| price.is_positive())
+        .ok_or(RejectionReason::NoBuyPrice)?;
     let sell = sell_estimate
         .filter(|price| price.is_positive())
         .ok_or(RejectionReason::NoSellEstimate)?;
@@ -60,7 +62,11 @@ pub fn sell_estimate_from_stats(stats: &Stats) -> Option<Cents> {
 /// The screening rule on a product's statistics.
 pub fn screen_stats(stats: &Stats) -> Result<(), RejectionReason> {
     let buy = crate::buy_price_from_stats(stats).map(|(_, price)| price);
-    screen(buy, sell_estimate_from_stats(stats), stats.sales_rank_drops365)
+    screen(
+        buy,
+        sell_estimate_from_stats(stats),
+        stats.sales_rank_drops365,
+    )
 }
 
 /// The part of the screening rule a `/deal` record decides conclusively.

@@ -130,6 +130,10 @@ impl Settings {
 
     /// The tax rate as a fraction (0 when exempt).
     pub(crate) fn tax_ratio(&self) -> f64 {
-        if self.tax_exempt { 0.0 } else { self.tax_percent / 100.0 }
+        if self.tax_exempt {
+            0.0
+        } else {
+            self.tax_percent / 100.0
+        }
     }
 }

@@ -35,7 +35,8 @@ pub fn trend(stats: PriceTypeStats) -> Option<Trend> {
 /// Inferred sales / offer drops, in percent (how many offer disappearances
 /// were confirmed by a sales-rank drop); `None` without offer drops.
 pub fn deal_trust_percent(inferred_sales: u32, offer_drops: u32) -> Option<f64> {
-    (offer_drops > 0).then(|| (f64::from(inferred_sales) / f64::from(offer_drops) * 100.0).min(100.0))
+    (offer_drops > 0)
+        .then(|| (f64::from(inferred_sales) / f64::from(offer_drops) * 100.0).min(100.0))
 }
 
 /// The Wilson score lower bound (z = 1.96, 95 %) of the positive share of
@@ -93,7 +94,11 @@ mod tests {
 
     #[test]
     fn trend_thresholds() {
-        let stats = |current, avg90| PriceTypeStats { current: Some(current), avg90: Some(avg90), ..PriceTypeStats::default() };
+        let stats = |current, avg90| PriceTypeStats {
+            current: Some(current),
+            avg90: Some(avg90),
+            ..PriceTypeStats::default()
+        };
         assert_eq!(trend(stats(106, 100)), Some(Trend::Up));
         assert_eq!(trend(stats(94, 100)), Some(Trend::Down));
         assert_eq!(trend(stats(105, 100)), Some(Trend::Flat));

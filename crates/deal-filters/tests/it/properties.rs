@@ -5,7 +5,9 @@ use deal_filters::{
     AnalysedDeal, Settings, analyse, format_percent, infer_sales, list_at, parse_cents,
     parse_percent, percent_down,
 };
-use keepa_model::{Cents, Histories, HistoryPoint, KeepaMinute, PriceType, PriceTypeStats, Series, Stats};
+use keepa_model::{
+    Cents, Histories, HistoryPoint, KeepaMinute, PriceType, PriceTypeStats, Series, Stats,
+};
 use proptest::prelude::*;
 
 use crate::support::{NOW_MINUTE, generated_product, now_seconds, stats_with};
@@ -147,7 +149,9 @@ proptest! {
 
 fn merge(mut stats: Stats, price_type: PriceType, entry: PriceTypeStats) -> Stats {
     if stats.per_type.len() <= price_type.index() {
-        stats.per_type.resize(price_type.index() + 1, PriceTypeStats::default());
+        stats
+            .per_type
+            .resize(price_type.index() + 1, PriceTypeStats::default());
     }
     stats.per_type[price_type.index()] = entry;
     stats
@@ -156,14 +160,22 @@ fn merge(mut stats: Stats, price_type: PriceType, entry: PriceTypeStats) -> Stat
 /// A series with strictly increasing times over about 3 years and a bit,
 /// values in a small range (so drops are frequent) and some unknown points.
 fn small_series() -> impl Strategy<Value = Series> {
-    proptest::collection::vec((1i32..40_000, proptest::option::weighted(0.9, 0i64..8)), 0..60).prop_map(|steps| {
+    proptest::collection::vec(
+        (1i32..40_000, proptest::option::weighted(0.9, 0i64..8)),
+        0..60,
+    )
+    .prop_map(|steps| {
         let mut at = 0;
         Series(
             steps
                 .into_iter()
                 .map(|(gap, value)| {
                     at += gap;
-                    HistoryPoint { at: KeepaMinute(at), value: value.map(|value| value * 100), shipping: None }
+                    HistoryPoint {
+                        at: KeepaMinute(at),
+                        value: value.map(|value| value * 100),
+                        shipping: None,
+                    }
                 })
                 .collect(),
         )
@@ -176,7 +188,15 @@ mod reference {
 
     fn decreases(series: Option<&Series>) -> Vec<i32> {
         let mut result = vec![];
-        let known: Vec<_> = series.map(|series| series.points().iter().filter(|point| point.value.is_some()).collect()).unwrap_or_default();
+        let known: Vec<_> = series
+            .map(|series| {
+                series
+                    .points()
+                    .iter()
+                    .filter(|point| point.value.is_some())
+                    .collect()
+            })
+            .unwrap_or_default();
         for pair in known.windows(2) {
             if pair[1].value < pair[0].value {
                 result.push(pair[1].at.0);
@@ -218,10 +238,16 @@ mod reference {
         let mut used = vec![false; rank_drops.len()];
         let mut sales = vec![];
         for &(at, is_new) in &offer_drops {
-            let candidate = (0..rank_drops.len()).find(|&index| !used[index] && rank_drops[index] >= at && rank_drops[index] - at <= 240 * 60);
+            let candidate = (0..rank_drops.len()).find(|&index| {
+                !used[index] && rank_drops[index] >= at && rank_drops[index] - at <= 240 * 60
+            });
             if let Some(index) = candidate {
                 used[index] = true;
-                let prices = histories.get(if is_new { PriceType::NEW } else { PriceType::USED });
+                let prices = histories.get(if is_new {
+                    PriceType::NEW
+                } else {
+                    PriceType::USED
+                });
                 if let Some(price) = nearest(prices, at) {
                     sales.push((at, price, is_new));
                 }

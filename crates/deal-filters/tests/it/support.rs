@@ -19,7 +19,11 @@ pub(crate) fn series(points: &[(i32, i64)]) -> Series {
     Series(
         points
             .iter()
-            .map(|&(at, value)| HistoryPoint { at: KeepaMinute(at), value: Some(value), shipping: None })
+            .map(|&(at, value)| HistoryPoint {
+                at: KeepaMinute(at),
+                value: Some(value),
+                shipping: None,
+            })
             .collect(),
     )
 }
@@ -28,7 +32,9 @@ pub(crate) fn stats_with(entries: &[(PriceType, PriceTypeStats)]) -> Stats {
     let mut stats = Stats::default();
     for &(price_type, entry) in entries {
         if stats.per_type.len() <= price_type.index() {
-            stats.per_type.resize(price_type.index() + 1, PriceTypeStats::default());
+            stats
+                .per_type
+                .resize(price_type.index() + 1, PriceTypeStats::default());
         }
         stats.per_type[price_type.index()] = entry;
     }
@@ -36,7 +42,10 @@ pub(crate) fn stats_with(entries: &[(PriceType, PriceTypeStats)]) -> Stats {
 }
 
 pub(crate) fn current(value: i64) -> PriceTypeStats {
-    PriceTypeStats { current: Some(value), ..PriceTypeStats::default() }
+    PriceTypeStats {
+        current: Some(value),
+        ..PriceTypeStats::default()
+    }
 }
 
 /// A small deterministic pseudo-random generator (xorshift64*).
@@ -62,7 +71,12 @@ impl Rng {
 }
 
 fn average_since(series: &Series, since: KeepaMinute) -> Option<i64> {
-    let values: Vec<i64> = series.points().iter().filter(|point| point.at >= since).filter_map(|point| point.value).collect();
+    let values: Vec<i64> = series
+        .points()
+        .iter()
+        .filter(|point| point.at >= since)
+        .filter_map(|point| point.value)
+        .collect();
     (!values.is_empty()).then(|| values.iter().sum::<i64>() / values.len() as i64)
 }
 
@@ -81,7 +95,9 @@ fn stats_of(series: &Series) -> PriceTypeStats {
 /// Seeds vary the price level, sales frequency, Amazon presence and offers.
 pub(crate) fn generated_product(seed: u64) -> Product {
     let mut rng = Rng::new(seed);
-    let asin = format!("G{seed:09}").parse().expect("generated asin is valid");
+    let asin = format!("G{seed:09}")
+        .parse()
+        .expect("generated asin is valid");
     let mut product = Product::new(asin);
     product.title = format!("Generated product {seed}");
     product.root_category = Some(1_000 + seed % 7);
@@ -89,8 +105,10 @@ pub(crate) fn generated_product(seed: u64) -> Product {
     let base_price = rng.range(800, 9_000);
     let sale_percent = rng.range(5, 60) as u64;
     let mut minute = NOW_MINUTE.plus_minutes(-(3 * 365 + 20) * 1440);
-    let (mut used_count, mut new_count, mut rank) = (rng.range(2, 8), rng.range(1, 5), rng.range(5_000, 400_000));
-    let (mut used, mut new, mut ranks, mut used_counts, mut new_counts) = (vec![], vec![], vec![], vec![], vec![]);
+    let (mut used_count, mut new_count, mut rank) =
+        (rng.range(2, 8), rng.range(1, 5), rng.range(5_000, 400_000));
+    let (mut used, mut new, mut ranks, mut used_counts, mut new_counts) =
+        (vec![], vec![], vec![], vec![], vec![]);
     while minute < NOW_MINUTE {
         let used_price = base_price + rng.range(-base_price / 5, base_price / 5);
         used.push((minute.0, used_price));
@@ -132,7 +150,15 @@ pub(crate) fn generated_product(seed: u64) -> Product {
         (PriceType::COUNT_USED, stats_of(&used_counts)),
     ];
     if rng.chance(30) {
-        entries.push((PriceType::AMAZON, PriceTypeStats { current: Some(base_price), avg180: Some(base_price), avg365: Some(base_price), ..PriceTypeStats::default() }));
+        entries.push((
+            PriceType::AMAZON,
+            PriceTypeStats {
+                current: Some(base_price),
+                avg180: Some(base_price),
+                avg365: Some(base_price),
+                ..PriceTypeStats::default()
+            },
+        ));
     }
     product.stats = stats_with(&entries);
     product.stats.sales_rank_drops30 = Some(rng.range(0, 40) as i32);
@@ -145,7 +171,10 @@ pub(crate) fn generated_product(seed: u64) -> Product {
     product.histories.insert(PriceType::COUNT_USED, used_counts);
     product.fba_pick_and_pack_fee = rng.chance(80).then(|| Cents(rng.range(300, 900)));
     product.referral_fee_percent = rng.chance(80).then_some(15.0);
-    if let (true, Some(price)) = (rng.chance(70), used.points().last().and_then(|point| point.value)) {
+    if let (true, Some(price)) = (
+        rng.chance(70),
+        used.points().last().and_then(|point| point.value),
+    ) {
         let is_fba = rng.chance(50);
         product.offers.push(Offer {
             seller_id: format!("SELLER{seed}"),
@@ -186,7 +215,10 @@ pub(crate) fn check_snapshot<T: serde::Serialize>(name: &str, value: &T) {
         return;
     }
     let expected = std::fs::read_to_string(&path).unwrap_or_else(|error| {
-        panic!("cannot read snapshot {}: {error}; run with UPDATE_SNAPSHOTS=1 to create it", path.display())
+        panic!(
+            "cannot read snapshot {}: {error}; run with UPDATE_SNAPSHOTS=1 to create it",
+            path.display()
+        )
     });
     if expected != actual {
         let first_difference = expected
@@ -194,7 +226,9 @@ pub(crate) fn check_snapshot<T: serde::Serialize>(name: &str, value: &T) {
             .zip(actual.lines())
             .enumerate()
             .find(|(_, (expected, actual))| expected != actual)
-            .map(|(line, (expected, actual))| format!("line {}: expected {expected:?}, got {actual:?}", line + 1))
+            .map(|(line, (expected, actual))| {
+                format!("line {}: expected {expected:?}, got {actual:?}", line + 1)
+            })
             .unwrap_or_else(|| "lengths differ".to_owned());
         panic!(
             "snapshot {} changed ({first_difference}); review and re-run with UPDATE_SNAPSHOTS=1 if intended",
