@@ -173,6 +173,12 @@ mod tests {
     }
 
     #[test]
+    fn describe_shortens_the_toolchain_path_of_cargo() {
+        let command = Command::new("/root/.rustup/toolchains/stable/bin/cargo");
+        assert_eq!(describe(&command), "cargo");
+    }
+
+    #[test]
     fn find_on_path_finds_sh_and_not_nonsense() {
         assert!(find_on_path("sh").is_some());
         assert!(find_on_path("surely-not-a-program-xtask-knows").is_none());
