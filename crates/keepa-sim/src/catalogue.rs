@@ -59,16 +59,46 @@ const ROOT_CATEGORIES: [(i64, &str); 10] = [
 ];
 
 const BRANDS: [&str; 12] = [
-    "Northwind", "Acme", "Brightline", "Cobalt", "Evergreen", "Fjord", "Granite", "Harbor", "Ionic", "Juniper",
-    "Keystone", "Lumen",
+    "Northwind",
+    "Acme",
+    "Brightline",
+    "Cobalt",
+    "Evergreen",
+    "Fjord",
+    "Granite",
+    "Harbor",
+    "Ionic",
+    "Juniper",
+    "Keystone",
+    "Lumen",
 ];
 const ADJECTIVES: [&str; 12] = [
-    "Heavy Duty", "Compact", "Deluxe", "Portable", "Classic", "Premium", "Foldable", "Waterproof", "Wireless",
-    "Organic", "Rechargeable", "Stackable",
+    "Heavy Duty",
+    "Compact",
+    "Deluxe",
+    "Portable",
+    "Classic",
+    "Premium",
+    "Foldable",
+    "Waterproof",
+    "Wireless",
+    "Organic",
+    "Rechargeable",
+    "Stackable",
 ];
 const NOUNS: [&str; 12] = [
-    "Storage Bags", "Board Game", "Chef Knife", "Face Serum", "Headphones", "Yoga Mat", "Garden Hose", "Baby Monitor",
-    "Drill Set", "Controller", "Cookbook", "Water Bottle",
+    "Storage Bags",
+    "Board Game",
+    "Chef Knife",
+    "Face Serum",
+    "Headphones",
+    "Yoga Mat",
+    "Garden Hose",
+    "Baby Monitor",
+    "Drill Set",
+    "Controller",
+    "Cookbook",
+    "Water Bottle",
 ];
 
 /// How a product's final Used price relates to its usual price.
@@ -133,12 +163,27 @@ impl Catalogue {
         let mut used_asins = HashSet::new();
         let mut profiles = Vec::with_capacity(size);
         for index in 0..size {
-            profiles.push(generate_profile(seed, index as u64, start_minute, &mut used_asins));
+            profiles.push(generate_profile(
+                seed,
+                index as u64,
+                start_minute,
+                &mut used_asins,
+            ));
         }
         let mut seller_rng = SplitMix64::new(mix(seed, 7));
-        let sellers = (0..200).map(|_| format!("A{}", random_code(&mut seller_rng, 13))).collect();
-        let by_asin = profiles.iter().enumerate().map(|(index, profile)| (profile.asin.clone(), index)).collect();
-        Self { profiles, sellers, by_asin }
+        let sellers = (0..200)
+            .map(|_| format!("A{}", random_code(&mut seller_rng, 13)))
+            .collect();
+        let by_asin = profiles
+            .iter()
+            .enumerate()
+            .map(|(index, profile)| (profile.asin.clone(), index))
+            .collect();
+        Self {
+            profiles,
+            sellers,
+            by_asin,
+        }
     }
 
     pub(crate) fn index_of(&self, asin: &str) -> Option<usize> {
@@ -148,14 +193,21 @@ impl Catalogue {
 
 fn random_code(rng: &mut SplitMix64, length: usize) -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    (0..length).map(|_| ALPHABET[rng.below(ALPHABET.len() as u64) as usize] as char).collect()
+    (0..length)
+        .map(|_| ALPHABET[rng.below(ALPHABET.len() as u64) as usize] as char)
+        .collect()
 }
 
 fn pick<T: Copy>(rng: &mut SplitMix64, items: &[T]) -> T {
     items[rng.below(items.len() as u64) as usize]
 }
 
-fn generate_profile(seed: u64, index: u64, start_minute: i64, used_asins: &mut HashSet<String>) -> Profile {
+fn generate_profile(
+    seed: u64,
+    index: u64,
+    start_minute: i64,
+    used_asins: &mut HashSet<String>,
+) -> Profile {
     let mut rng = SplitMix64::new(mix(seed, 1_000 + index));
     let asin = loop {
         let candidate = format!("B0{}", random_code(&mut rng, 8));
@@ -171,7 +223,10 @@ fn generate_profile(seed: u64, index: u64, start_minute: i64, used_asins: &mut H
         pick(&mut rng, &NOUNS),
         rng.between(1, 6)
     );
-    let categories = vec![rng.between(1_000_000, 999_999_999), rng.between(1_000_000, 999_999_999)];
+    let categories = vec![
+        rng.between(1_000_000, 999_999_999),
+        rng.between(1_000_000, 999_999_999),
+    ];
     let used_base_cents = rng.log_uniform(600.0, 30_000.0);
     let new_base_cents = used_base_cents * rng.uniform(1.15, 1.6);
     let sales_per_month = rng.log_uniform(0.2, 15.0);
@@ -189,7 +244,11 @@ fn generate_profile(seed: u64, index: u64, start_minute: i64, used_asins: &mut H
     } else {
         Some(rng.log_uniform(300.0, 900.0).round() as i64)
     };
-    let referral_fee_percentage = if rng.chance(0.95) { Some(pick(&mut rng, &[8.0, 15.0, 15.01, 17.0])) } else { None };
+    let referral_fee_percentage = if rng.chance(0.95) {
+        Some(pick(&mut rng, &[8.0, 15.0, 15.01, 17.0]))
+    } else {
+        None
+    };
     let seasonality = rng.uniform(0.0, 0.2);
     let season_phase = rng.uniform(0.0, std::f64::consts::TAU);
     let kind_draw = rng.unit();
@@ -253,7 +312,11 @@ pub(crate) struct Point {
 impl Point {
     /// Price plus shipping for shipping series; −1/−2 stay as they are.
     pub(crate) fn landed(&self) -> i64 {
-        if self.v < 0 { self.v } else { self.v + self.ship }
+        if self.v < 0 {
+            self.v
+        } else {
+            self.v + self.ship
+        }
     }
 }
 
@@ -265,7 +328,9 @@ pub(crate) struct History {
 
 impl History {
     fn empty() -> Self {
-        Self { series: vec![None; PRICE_TYPE_COUNT] }
+        Self {
+            series: vec![None; PRICE_TYPE_COUNT],
+        }
     }
 
     fn push(&mut self, kind: usize, t: i64, v: i64, ship: i64) {
@@ -280,12 +345,20 @@ impl History {
     }
 
     pub(crate) fn last_point(&self, kind: usize) -> Option<Point> {
-        self.series[kind].as_ref().and_then(|series| series.last().copied())
+        self.series[kind]
+            .as_ref()
+            .and_then(|series| series.last().copied())
     }
 
     /// The Keepa minute of the newest point in any series.
     pub(crate) fn last_change(&self) -> i64 {
-        self.series.iter().flatten().filter_map(|series| series.last()).map(|point| point.t).max().unwrap_or(0)
+        self.series
+            .iter()
+            .flatten()
+            .filter_map(|series| series.last())
+            .map(|point| point.t)
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -313,7 +386,11 @@ pub(crate) fn base_history(profile: &Profile) -> History {
         history.push(BUY_BOX_SHIPPING, here, new_price, 0);
         history.push(NEW_FBM_SHIPPING, here, cents(new_price as f64 * 0.97), 499);
         if profile.amazon_sells {
-            let amazon = if rng.chance(0.1) && !is_last { -1 } else { cents(new_price as f64 * rng.uniform(0.97, 1.03)) };
+            let amazon = if rng.chance(0.1) && !is_last {
+                -1
+            } else {
+                cents(new_price as f64 * rng.uniform(0.97, 1.03))
+            };
             history.push(AMAZON, here, amazon, 0);
         }
         if profile.has_used {
@@ -328,7 +405,13 @@ pub(crate) fn base_history(profile: &Profile) -> History {
             } else {
                 rng.uniform(0.75, 1.15)
             };
-            push_used_price(&mut history, &mut rng, here, factor, profile.used_base_cents * season);
+            push_used_price(
+                &mut history,
+                &mut rng,
+                here,
+                factor,
+                profile.used_base_cents * season,
+            );
         }
         if is_last {
             break;
@@ -353,7 +436,11 @@ pub(crate) fn base_history(profile: &Profile) -> History {
     let mut n_sales = 0;
     while t < end && n_sales < 600 {
         n_sales += 1;
-        let which = if profile.has_used && rng.chance(0.65) { COUNT_USED } else { COUNT_NEW };
+        let which = if profile.has_used && rng.chance(0.65) {
+            COUNT_USED
+        } else {
+            COUNT_NEW
+        };
         if rng.chance(0.92) {
             count_events.push((t, which, -1));
             let back = t + 60 + rng.exponential(3.0 * MINUTES_PER_DAY as f64) as i64;
@@ -361,7 +448,11 @@ pub(crate) fn base_history(profile: &Profile) -> History {
                 count_events.push((back, which, 1));
             }
         }
-        let delay = if rng.chance(0.85) { rng.between(0, 720) } else { rng.between(720, 14_000) };
+        let delay = if rng.chance(0.85) {
+            rng.between(0, 720)
+        } else {
+            rng.between(720, 14_000)
+        };
         if t + delay < end {
             rank_drops.push(t + delay);
         }
@@ -377,11 +468,19 @@ pub(crate) fn base_history(profile: &Profile) -> History {
     }
     count_events.sort_by_key(|&(t, which, _)| (t, which));
     let mut n_new = rng.between(2, 20);
-    let mut n_used = if profile.has_used { rng.between(1, 12) } else { 0 };
+    let mut n_used = if profile.has_used {
+        rng.between(1, 12)
+    } else {
+        0
+    };
     history.push(COUNT_NEW, start, n_new, 0);
     history.push(COUNT_USED, start, n_used, 0);
     for (t, which, delta) in count_events {
-        let count = if which == COUNT_NEW { &mut n_new } else { &mut n_used };
+        let count = if which == COUNT_NEW {
+            &mut n_new
+        } else {
+            &mut n_used
+        };
         *count = (*count + delta).max(0);
         history.push(which, t, *count, 0);
     }
@@ -427,10 +526,19 @@ pub(crate) fn base_history(profile: &Profile) -> History {
 fn push_used_price(history: &mut History, rng: &mut SplitMix64, t: i64, factor: f64, usual: f64) {
     let condition = rng.between(2, 5) as usize;
     let shipping = if rng.chance(0.5) { 0 } else { 399 };
-    let price = if factor < 0.0 { -1 } else { cents(usual * factor) };
+    let price = if factor < 0.0 {
+        -1
+    } else {
+        cents(usual * factor)
+    };
     history.push(csv_type::USED, t, price, 0);
     let shipping_series = csv_type::USED_NEW_SHIPPING + condition - 2;
-    history.push(shipping_series, t, price, if price < 0 { -1 } else { shipping });
+    history.push(
+        shipping_series,
+        t,
+        price,
+        if price < 0 { -1 } else { shipping },
+    );
 }
 
 /// A product update that arrived during the simulation.
@@ -460,21 +568,35 @@ pub(crate) fn apply_update(history: &mut History, profile: &Profile, event: Upda
             push_used_price(history, &mut rng, t, factor, usual);
         }
         if rng.chance(0.3) {
-            let new_price = cents(profile.new_base_cents * profile.season(t) * rng.uniform(0.9, 1.1));
+            let new_price =
+                cents(profile.new_base_cents * profile.season(t) * rng.uniform(0.9, 1.1));
             history.push(NEW, t, new_price, 0);
             history.push(BUY_BOX_SHIPPING, t, new_price, 0);
         }
     } else if draw < 0.85 {
-        let which = if profile.has_used && rng.chance(0.65) { COUNT_USED } else { COUNT_NEW };
+        let which = if profile.has_used && rng.chance(0.65) {
+            COUNT_USED
+        } else {
+            COUNT_NEW
+        };
         let count = history.current(which);
         if count > 0 {
             history.push(which, t, count - 1, 0);
         }
         if let Some(rank) = history.last_point(SALES) {
-            history.push(SALES, t, ((rank.v as f64) * rng.uniform(0.3, 0.8)).max(1.0) as i64, 0);
+            history.push(
+                SALES,
+                t,
+                ((rank.v as f64) * rng.uniform(0.3, 0.8)).max(1.0) as i64,
+                0,
+            );
         }
     } else {
-        let which = if profile.has_used && rng.chance(0.65) { COUNT_USED } else { COUNT_NEW };
+        let which = if profile.has_used && rng.chance(0.65) {
+            COUNT_USED
+        } else {
+            COUNT_NEW
+        };
         history.push(which, t, history.current(which).max(0) + 1, 0);
     }
 }
@@ -506,16 +628,27 @@ pub(crate) fn live_offers(profile: &Profile, history: &History, sellers: &[Strin
     use csv_type::*;
     let mut rng = SplitMix64::new(mix(profile.seed, 21) ^ history.last_change() as u64);
     let mut offers = Vec::new();
-    let mut seller = |rng: &mut SplitMix64| sellers[rng.below(sellers.len() as u64) as usize].clone();
+    let mut seller =
+        |rng: &mut SplitMix64| sellers[rng.below(sellers.len() as u64) as usize].clone();
     let used_price = history.current(USED);
-    let used_count = if used_price > 0 { history.current(COUNT_USED).clamp(1, 40) } else { 0 };
+    let used_count = if used_price > 0 {
+        history.current(COUNT_USED).clamp(1, 40)
+    } else {
+        0
+    };
     if used_price > 0 {
         // The condition whose shipping series changed last is the one behind the current price.
         let (condition, shipping) = (0..4)
-            .filter_map(|offset| history.last_point(USED_NEW_SHIPPING + offset).map(|point| (offset, point)))
+            .filter_map(|offset| {
+                history
+                    .last_point(USED_NEW_SHIPPING + offset)
+                    .map(|point| (offset, point))
+            })
             .filter(|(_, point)| point.v == used_price)
             .max_by_key(|(_, point)| point.t)
-            .map_or((4, 399), |(offset, point)| (offset as i64 + 2, point.ship.max(0)));
+            .map_or((4, 399), |(offset, point)| {
+                (offset as i64 + 2, point.ship.max(0))
+            });
         let is_fba = shipping == 0 && rng.chance(0.8);
         let since = history.last_point(USED).map_or(0, |point| point.t);
         offers.push(Offer {
@@ -531,7 +664,13 @@ pub(crate) fn live_offers(profile: &Profile, history: &History, sellers: &[Strin
         });
     }
     for _ in 1..used_count {
-        offers.push(other_offer(&mut rng, &mut seller, used_price, rng_condition_used, history.last_change()));
+        offers.push(other_offer(
+            &mut rng,
+            &mut seller,
+            used_price,
+            rng_condition_used,
+            history.last_change(),
+        ));
     }
     let new_price = history.current(NEW);
     if new_price > 0 {
@@ -549,7 +688,13 @@ pub(crate) fn live_offers(profile: &Profile, history: &History, sellers: &[Strin
             last_change: since,
         });
         for _ in 1..new_count {
-            offers.push(other_offer(&mut rng, &mut seller, new_price, |_| 1, history.last_change()));
+            offers.push(other_offer(
+                &mut rng,
+                &mut seller,
+                new_price,
+                |_| 1,
+                history.last_change(),
+            ));
         }
     }
     let amazon_price = history.current(AMAZON);

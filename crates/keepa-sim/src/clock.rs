@@ -29,7 +29,10 @@ pub(crate) struct SimClock {
 
 impl SimClock {
     pub(crate) fn starting_now(start_unix_ms: i64) -> Self {
-        Self { origin: Instant::now(), start_unix_ms }
+        Self {
+            origin: Instant::now(),
+            start_unix_ms,
+        }
     }
 
     /// Milliseconds since the simulator was built.

@@ -104,16 +104,28 @@ pub struct Counters {
 impl Counters {
     /// Requests to `endpoint` (for example `"/deal"`) answered with `status`.
     pub fn requests_with(&self, endpoint: &str, status: u16) -> u64 {
-        self.requests.get(endpoint).and_then(|by_status| by_status.get(&status)).copied().unwrap_or(0)
+        self.requests
+            .get(endpoint)
+            .and_then(|by_status| by_status.get(&status))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Requests answered with `status`, all endpoints together.
     pub fn requests_with_status(&self, status: u16) -> u64 {
-        self.requests.values().filter_map(|by_status| by_status.get(&status)).sum()
+        self.requests
+            .values()
+            .filter_map(|by_status| by_status.get(&status))
+            .sum()
     }
 
     pub(crate) fn record(&mut self, endpoint: &str, status: u16) {
-        *self.requests.entry(endpoint.to_owned()).or_default().entry(status).or_default() += 1;
+        *self
+            .requests
+            .entry(endpoint.to_owned())
+            .or_default()
+            .entry(status)
+            .or_default() += 1;
     }
 }
 
@@ -122,11 +134,16 @@ mod duration_ms {
 
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(super) fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(
+        duration: &Duration,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         serializer.serialize_u64(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Duration, D::Error> {
         Ok(Duration::from_millis(u64::deserialize(deserializer)?))
     }
 }

@@ -91,5 +91,6 @@ pub use clock::{KEEPA_EPOCH_OFFSET_MINUTES, keepa_minute_to_unix_ms, unix_ms_to_
 pub use knobs::{Counters, Knobs};
 pub use server::serve;
 pub use sim::{
-    DEALS_PER_PAGE, MAX_ASINS_PER_REQUEST, Sim, SimBuilder, SimConfig, SimRequest, SimResponse, TokenStatus,
+    DEALS_PER_PAGE, MAX_ASINS_PER_REQUEST, Sim, SimBuilder, SimConfig, SimRequest, SimResponse,
+    TokenStatus,
 };

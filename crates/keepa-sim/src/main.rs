@@ -30,7 +30,12 @@ struct Arguments {
     #[arg(long, allow_negative_numbers = true)]
     tokens: Option<i64>,
     /// The API key clients must send as `key`.
-    #[arg(long, env = "KEEPA_SIM_KEY", default_value = "sim-key", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "KEEPA_SIM_KEY",
+        default_value = "sim-key",
+        hide_env_values = true
+    )]
     key: String,
     /// Products in the generated catalogue.
     #[arg(long, default_value_t = 3000)]
@@ -70,8 +75,9 @@ struct Arguments {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let arguments = Arguments::parse();
-    let start_unix_ms =
-        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| i64::try_from(since.as_millis()).unwrap_or(0));
+    let start_unix_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| i64::try_from(since.as_millis()).unwrap_or(0));
     let knobs = Knobs {
         refill_rate: arguments.refill_rate,
         latency: Duration::from_millis(arguments.latency_ms),
@@ -95,13 +101,17 @@ async fn main() -> ExitCode {
     config.start_unix_ms = start_unix_ms;
     config.knobs = knobs;
     let sim = Sim::new(config);
-    let listener = match tokio::net::TcpListener::bind((arguments.host.as_str(), arguments.port)).await {
-        Ok(listener) => listener,
-        Err(error) => {
-            eprintln!("keepa-sim: cannot listen on {}:{}: {error}", arguments.host, arguments.port);
-            return ExitCode::from(2);
-        }
-    };
+    let listener =
+        match tokio::net::TcpListener::bind((arguments.host.as_str(), arguments.port)).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                eprintln!(
+                    "keepa-sim: cannot listen on {}:{}: {error}",
+                    arguments.host, arguments.port
+                );
+                return ExitCode::from(2);
+            }
+        };
     match listener.local_addr() {
         Ok(address) => println!("keepa-sim listening on http://{address} (Ctrl-C to stop)"),
         Err(error) => eprintln!("keepa-sim: listening, address unknown: {error}"),

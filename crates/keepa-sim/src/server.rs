@@ -31,7 +31,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = Router::new().fallback(answer).with_state(sim);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 async fn answer(State(sim): State<Sim>, request: Request) -> Response {
@@ -45,7 +47,11 @@ async fn answer(State(sim): State<Sim>, request: Request) -> Response {
         .get_all(header::ACCEPT_ENCODING)
         .iter()
         .filter_map(|value| value.to_str().ok())
-        .any(|value| value.split(',').any(|encoding| encoding.trim().starts_with("gzip")));
+        .any(|value| {
+            value
+                .split(',')
+                .any(|encoding| encoding.trim().starts_with("gzip"))
+        });
     let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(bytes) => (!bytes.is_empty()).then(|| bytes.to_vec()),
         Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response(),
@@ -60,7 +66,8 @@ async fn answer(State(sim): State<Sim>, request: Request) -> Response {
         })
         .await;
     let mut response = Response::new(Body::from(answer.body));
-    *response.status_mut() = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *response.status_mut() =
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     for (name, value) in answer.headers {
         if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
             response.headers_mut().append(name, value);

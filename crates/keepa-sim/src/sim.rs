@@ -14,7 +14,9 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 
-use crate::catalogue::{self, Catalogue, History, PRICE_TYPE_COUNT, Profile, UpdateEvent, csv_type};
+use crate::catalogue::{
+    self, Catalogue, History, PRICE_TYPE_COUNT, Profile, UpdateEvent, csv_type,
+};
 use crate::clock::{SimClock, unix_ms_to_keepa_minute};
 use crate::knobs::{Counters, Knobs};
 use crate::ledger::{Ledger, TICK_MS};
@@ -157,7 +159,10 @@ impl SimRequest {
         Self {
             method: "GET".to_owned(),
             path: path.to_owned(),
-            query: query.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect(),
+            query: query
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect(),
             body: None,
             accept_gzip: false,
         }
@@ -165,7 +170,11 @@ impl SimRequest {
 
     /// A POST request with the given query parameters and body.
     pub fn post(path: &str, query: &[(&str, &str)], body: impl Into<Vec<u8>>) -> Self {
-        Self { method: "POST".to_owned(), body: Some(body.into()), ..Self::get(path, query) }
+        Self {
+            method: "POST".to_owned(),
+            body: Some(body.into()),
+            ..Self::get(path, query)
+        }
     }
 
     /// The same request, accepting a gzipped answer.
@@ -189,7 +198,10 @@ pub struct SimResponse {
 impl SimResponse {
     /// The first header with this name (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
     }
 
     /// The body, gunzipped when it was sent with `Content-Encoding: gzip`.
@@ -277,12 +289,23 @@ struct ParamError {
 }
 
 fn param_error(details: &'static str, message: impl Into<String>) -> ParamError {
-    ParamError { details, message: message.into() }
+    ParamError {
+        details,
+        message: message.into(),
+    }
 }
 
 enum Call {
-    Deal { page: usize, price_type: usize, date_range: usize },
-    Product { asins: Vec<String>, options: ProductOptions, update_hours: Option<i64> },
+    Deal {
+        page: usize,
+        price_type: usize,
+        date_range: usize,
+    },
+    Product {
+        asins: Vec<String>,
+        options: ProductOptions,
+        update_hours: Option<i64>,
+    },
     Token,
 }
 
@@ -302,9 +325,17 @@ impl Sim {
         let refill_rate = i64::from(config.refill_rate);
         // The per-key phase: the first refill lands 1..=59,999 ms after the start.
         let phase_ms = 1 + SplitMix64::new(mix(config.seed, 2)).below(TICK_MS - 1);
-        let mut ledger = Ledger::new(config.tokens.unwrap_or(60 * refill_rate), refill_rate, phase_ms);
+        let mut ledger = Ledger::new(
+            config.tokens.unwrap_or(60 * refill_rate),
+            refill_rate,
+            phase_ms,
+        );
         ledger.foreign_tokens_per_minute = i64::from(knobs.foreign_tokens_per_minute);
-        let last_update = catalogue.profiles.iter().map(|profile| profile.base_last_update).collect();
+        let last_update = catalogue
+            .profiles
+            .iter()
+            .map(|profile| profile.base_last_update)
+            .collect();
         let state = State {
             ledger,
             counters: Counters::default(),
@@ -331,7 +362,10 @@ impl Sim {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves consistent-enough test state; keep serving.
-        self.shared.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Locks the state and brings it up to the current simulated instant.
@@ -378,7 +412,9 @@ impl Sim {
         let interval = update_interval_ms(knobs.deal_updates_per_minute);
         match interval {
             None => state.next_update_ms = u64::MAX,
-            Some(interval) if state.next_update_ms == u64::MAX => state.next_update_ms = elapsed_ms + interval,
+            Some(interval) if state.next_update_ms == u64::MAX => {
+                state.next_update_ms = elapsed_ms + interval
+            }
             Some(_) => {}
         }
         let freeze = knobs.freeze;
@@ -436,7 +472,12 @@ impl Sim {
 
     /// Every ASIN of the catalogue, in catalogue order.
     pub fn asins(&self) -> Vec<String> {
-        self.shared.catalogue.profiles.iter().map(|profile| profile.asin.clone()).collect()
+        self.shared
+            .catalogue
+            .profiles
+            .iter()
+            .map(|profile| profile.asin.clone())
+            .collect()
     }
 
     /// Answers one request, exactly as the HTTP server would.
@@ -470,7 +511,11 @@ impl Sim {
             _ => {
                 state.counters.record("other", 404);
                 let body = self.envelope(&state, elapsed_ms, 0, processing_ms);
-                return json_response(404, with_error(body, "notFound", "unknown path", &request.path), request);
+                return json_response(
+                    404,
+                    with_error(body, "notFound", "unknown path", &request.path),
+                    request,
+                );
             }
         };
         let method_allowed = match endpoint {
@@ -480,7 +525,11 @@ impl Sim {
         if !method_allowed {
             state.counters.record(endpoint, 405);
             let body = self.envelope(&state, elapsed_ms, 0, processing_ms);
-            return json_response(405, with_error(body, "methodNotAllowed", "method not allowed", "method"), request);
+            return json_response(
+                405,
+                with_error(body, "methodNotAllowed", "method not allowed", "method"),
+                request,
+            );
         }
         let query = Query(&request.query);
         if query.get("key") != Some(self.shared.api_key.as_str()) {
@@ -503,37 +552,58 @@ impl Sim {
         if !matches!(call, Call::Token) && !state.ledger.admits(elapsed_ms) {
             state.counters.record(endpoint, 429);
             let body = self.envelope(&state, elapsed_ms, 0, processing_ms);
-            return json_response(429, with_error(body, "notEnoughToken", "not enough tokens", "tokensLeft"), request);
+            return json_response(
+                429,
+                with_error(body, "notEnoughToken", "not enough tokens", "tokensLeft"),
+                request,
+            );
         }
         if faults.server_error {
             state.counters.record(endpoint, 500);
             let body = self.envelope(&state, elapsed_ms, 0, processing_ms);
-            return json_response(500, with_error(body, "serverError", "internal server error", "server"), request);
+            return json_response(
+                500,
+                with_error(body, "serverError", "internal server error", "server"),
+                request,
+            );
         }
         if faults.non_json {
             state.counters.record(endpoint, 200);
             return SimResponse {
                 status: 200,
-                headers: vec![("Content-Type".to_owned(), "text/html; charset=UTF-8".to_owned())],
+                headers: vec![(
+                    "Content-Type".to_owned(),
+                    "text/html; charset=UTF-8".to_owned(),
+                )],
                 body: b"<html><body><h1>502 Bad Gateway</h1></body></html>".to_vec(),
             };
         }
         let now_minute = unix_ms_to_keepa_minute(self.shared.clock.unix_ms_at(elapsed_ms));
         let (payload, cost) = match call {
             Call::Token => (Map::new(), 0),
-            Call::Deal { page, price_type, date_range } => {
-                (self.deal_page(&mut state, now_minute, page, price_type, date_range), 5)
-            }
-            Call::Product { asins, options, update_hours } => {
-                self.products(&mut state, now_minute, &asins, &options, update_hours)
-            }
+            Call::Deal {
+                page,
+                price_type,
+                date_range,
+            } => (
+                self.deal_page(&mut state, now_minute, page, price_type, date_range),
+                5,
+            ),
+            Call::Product {
+                asins,
+                options,
+                update_hours,
+            } => self.products(&mut state, now_minute, &asins, &options, update_hours),
         };
         let charged = charged_cost(cost, state.knobs.cost_multiplier);
         state.ledger.charge(charged);
         if state.knobs.lockout_enabled {
-            let duration_ms = u64::try_from(state.knobs.lockout_duration.as_millis()).unwrap_or(u64::MAX);
+            let duration_ms =
+                u64::try_from(state.knobs.lockout_duration.as_millis()).unwrap_or(u64::MAX);
             let threshold = state.knobs.lockout_threshold;
-            state.ledger.apply_lockout(threshold, elapsed_ms, duration_ms);
+            state
+                .ledger
+                .apply_lockout(threshold, elapsed_ms, duration_ms);
         }
         state.counters.record(endpoint, 200);
         let mut body = self.envelope(&state, elapsed_ms, charged, processing_ms);
@@ -546,11 +616,23 @@ impl Sim {
         finish_response(200, bytes, request)
     }
 
-    fn envelope(&self, state: &State, elapsed_ms: u64, tokens_consumed: i64, processing_ms: u64) -> Map<String, Value> {
+    fn envelope(
+        &self,
+        state: &State,
+        elapsed_ms: u64,
+        tokens_consumed: i64,
+        processing_ms: u64,
+    ) -> Map<String, Value> {
         let mut envelope = Map::new();
-        envelope.insert("timestamp".into(), json!(self.shared.clock.unix_ms_at(elapsed_ms)));
+        envelope.insert(
+            "timestamp".into(),
+            json!(self.shared.clock.unix_ms_at(elapsed_ms)),
+        );
         envelope.insert("tokensLeft".into(), json!(state.ledger.balance()));
-        envelope.insert("refillIn".into(), json!(state.ledger.refill_in_ms(elapsed_ms)));
+        envelope.insert(
+            "refillIn".into(),
+            json!(state.ledger.refill_in_ms(elapsed_ms)),
+        );
         envelope.insert("refillRate".into(), json!(state.ledger.refill_rate()));
         envelope.insert("tokenFlowReduction".into(), json!(0.0));
         envelope.insert("tokensConsumed".into(), json!(tokens_consumed));
@@ -561,8 +643,17 @@ impl Sim {
     /// An invalid key answers with an envelope that carries no token information.
     fn invalid_key_body(&self, elapsed_ms: u64) -> Map<String, Value> {
         let mut envelope = Map::new();
-        envelope.insert("timestamp".into(), json!(self.shared.clock.unix_ms_at(elapsed_ms)));
-        for zero in ["tokensLeft", "refillIn", "refillRate", "tokensConsumed", "processingTimeInMs"] {
+        envelope.insert(
+            "timestamp".into(),
+            json!(self.shared.clock.unix_ms_at(elapsed_ms)),
+        );
+        for zero in [
+            "tokensLeft",
+            "refillIn",
+            "refillRate",
+            "tokensConsumed",
+            "processingTimeInMs",
+        ] {
             envelope.insert(zero.into(), json!(0));
         }
         envelope.insert("tokenFlowReduction".into(), json!(0.0));
@@ -571,11 +662,17 @@ impl Sim {
 
     fn history(&self, state: &mut State, index: usize) -> History {
         let profile = &self.shared.catalogue.profiles[index];
-        if state.history_cache.len() >= HISTORY_CACHE_LIMIT && !state.history_cache.contains_key(&index) {
+        if state.history_cache.len() >= HISTORY_CACHE_LIMIT
+            && !state.history_cache.contains_key(&index)
+        {
             state.history_cache.clear();
         }
-        let base =
-            Arc::clone(state.history_cache.entry(index).or_insert_with(|| Arc::new(catalogue::base_history(profile))));
+        let base = Arc::clone(
+            state
+                .history_cache
+                .entry(index)
+                .or_insert_with(|| Arc::new(catalogue::base_history(profile))),
+        );
         let mut history = History::clone(&base);
         for &event in &state.overlays[index] {
             catalogue::apply_update(&mut history, profile, event);
@@ -594,26 +691,46 @@ impl Sim {
         let profiles = &self.shared.catalogue.profiles;
         let window_start = now_minute - wire::DEAL_INTERVAL_DAYS[date_range] * 1440;
         let mut eligible: Vec<usize> = (0..profiles.len())
-            .filter(|&index| has_price_type(&profiles[index], price_type) && state.last_update[index] >= window_start)
+            .filter(|&index| {
+                has_price_type(&profiles[index], price_type)
+                    && state.last_update[index] >= window_start
+            })
             .collect();
         eligible.sort_by_key(|&index| (std::cmp::Reverse(state.last_update[index]), index));
 
         let mut by_category: BTreeMap<i64, (&str, u64)> = BTreeMap::new();
         for &index in &eligible {
-            let entry = by_category.entry(profiles[index].root_category).or_insert((profiles[index].root_category_name, 0));
+            let entry = by_category
+                .entry(profiles[index].root_category)
+                .or_insert((profiles[index].root_category_name, 0));
             entry.1 += 1;
         }
-        let mut categories: Vec<(i64, &str, u64)> =
-            by_category.into_iter().map(|(id, (name, count))| (id, name, count)).collect();
+        let mut categories: Vec<(i64, &str, u64)> = by_category
+            .into_iter()
+            .map(|(id, (name, count))| (id, name, count))
+            .collect();
         categories.sort_by_key(|&(id, _, count)| (std::cmp::Reverse(count), id));
 
-        let mut on_page: Vec<usize> = eligible.into_iter().skip(page * DEALS_PER_PAGE).take(DEALS_PER_PAGE).collect();
-        loosen_order(&mut on_page, mix(self.shared.seed, 300) ^ ((page as u64) << 40) ^ now_minute as u64);
+        let mut on_page: Vec<usize> = eligible
+            .into_iter()
+            .skip(page * DEALS_PER_PAGE)
+            .take(DEALS_PER_PAGE)
+            .collect();
+        loosen_order(
+            &mut on_page,
+            mix(self.shared.seed, 300) ^ ((page as u64) << 40) ^ now_minute as u64,
+        );
         let deals: Vec<Value> = on_page
             .into_iter()
             .map(|index| {
                 let history = self.history(state, index);
-                wire::deal_json(&profiles[index], &history, state.last_update[index], now_minute, date_range)
+                wire::deal_json(
+                    &profiles[index],
+                    &history,
+                    state.last_update[index],
+                    now_minute,
+                    date_range,
+                )
             })
             .collect();
         let mut payload = Map::new();
@@ -663,11 +780,24 @@ impl Sim {
                 cost += 1;
             }
             let last_update = state.last_update[index];
-            if update_hours.is_some_and(|hours| hours >= 0 && (hours == 0 || now_minute - last_update > hours * 60)) {
+            if update_hours.is_some_and(|hours| {
+                hours >= 0 && (hours == 0 || now_minute - last_update > hours * 60)
+            }) {
                 cost += 1;
             }
-            let shown_offers: &[catalogue::Offer] = if options.offers.is_some() || options.buybox { &offers } else { &[] };
-            products.push(wire::product_json(profile, &history, shown_offers, last_update, now_minute, options));
+            let shown_offers: &[catalogue::Offer] = if options.offers.is_some() || options.buybox {
+                &offers
+            } else {
+                &[]
+            };
+            products.push(wire::product_json(
+                profile,
+                &history,
+                shown_offers,
+                last_update,
+                now_minute,
+                options,
+            ));
         }
         let mut payload = Map::new();
         payload.insert("products".into(), Value::Array(products));
@@ -675,12 +805,19 @@ impl Sim {
     }
 
     fn handle_admin(&self, admin_path: &str, request: &SimRequest) -> SimResponse {
-        let ok = |value: Value| finish_response(200, serde_json::to_vec(&value).unwrap_or_default(), request);
+        let ok = |value: Value| {
+            finish_response(200, serde_json::to_vec(&value).unwrap_or_default(), request)
+        };
         let bad = |message: String| {
-            finish_response(400, serde_json::to_vec(&json!({"error": message})).unwrap_or_default(), request)
+            finish_response(
+                400,
+                serde_json::to_vec(&json!({"error": message})).unwrap_or_default(),
+                request,
+            )
         };
         let body_json = || -> Result<Value, String> {
-            serde_json::from_slice(request.body.as_deref().unwrap_or(b"{}")).map_err(|error| format!("invalid JSON body: {error}"))
+            serde_json::from_slice(request.body.as_deref().unwrap_or(b"{}"))
+                .map_err(|error| format!("invalid JSON body: {error}"))
         };
         match (request.method.as_str(), admin_path) {
             ("GET", "knobs") => ok(serde_json::to_value(self.knobs()).unwrap_or_default()),
@@ -705,14 +842,16 @@ impl Sim {
             }
             ("GET", "counters") => ok(serde_json::to_value(self.counters()).unwrap_or_default()),
             ("GET", "tokens") => ok(self.token_status_json()),
-            ("POST", "tokens") => match body_json().map(|body| body.get("tokensLeft").and_then(Value::as_i64)) {
-                Ok(Some(tokens_left)) => {
-                    self.set_tokens_left(tokens_left);
-                    ok(self.token_status_json())
+            ("POST", "tokens") => {
+                match body_json().map(|body| body.get("tokensLeft").and_then(Value::as_i64)) {
+                    Ok(Some(tokens_left)) => {
+                        self.set_tokens_left(tokens_left);
+                        ok(self.token_status_json())
+                    }
+                    Ok(None) => bad("expected {\"tokensLeft\": <integer>}".to_owned()),
+                    Err(message) => bad(message),
                 }
-                Ok(None) => bad("expected {\"tokensLeft\": <integer>}".to_owned()),
-                Err(message) => bad(message),
-            },
+            }
             _ => finish_response(404, br#"{"error":"unknown admin route"}"#.to_vec(), request),
         }
     }
@@ -787,12 +926,20 @@ struct Query<'a>(&'a [(String, String)]);
 
 impl Query<'_> {
     fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
+        self.0
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
     }
 
     fn integer(&self, name: &'static str) -> Result<Option<i64>, ParamError> {
         self.get(name)
-            .map(|value| value.trim().parse::<i64>().map_err(|_| param_error(name, format!("{name} must be an integer"))))
+            .map(|value| {
+                value
+                    .trim()
+                    .parse::<i64>()
+                    .map_err(|_| param_error(name, format!("{name} must be an integer")))
+            })
             .transpose()
     }
 
@@ -816,15 +963,19 @@ fn parse_call(endpoint: &str, query: &Query<'_>, request: &SimRequest) -> Result
 fn parse_deal(query: &Query<'_>, request: &SimRequest) -> Result<Call, ParamError> {
     let text = match (&request.body, query.get("selection")) {
         (Some(body), _) if request.method == "POST" && !body.is_empty() => {
-            String::from_utf8(body.clone()).map_err(|_| param_error("selection", "the selection is not UTF-8"))?
+            String::from_utf8(body.clone())
+                .map_err(|_| param_error("selection", "the selection is not UTF-8"))?
         }
         (_, Some(selection)) => selection.to_owned(),
         _ => return Err(param_error("selection", "a deal selection is required")),
     };
-    let selection: Value =
-        serde_json::from_str(&text).map_err(|error| param_error("selection", format!("invalid selection JSON: {error}")))?;
+    let selection: Value = serde_json::from_str(&text)
+        .map_err(|error| param_error("selection", format!("invalid selection JSON: {error}")))?;
     let Value::Object(selection) = selection else {
-        return Err(param_error("selection", "the selection must be a JSON object"));
+        return Err(param_error(
+            "selection",
+            "the selection must be a JSON object",
+        ));
     };
     let price_type = match selection.get("priceTypes") {
         Some(Value::Array(types)) if types.len() == 1 => types[0]
@@ -832,33 +983,52 @@ fn parse_deal(query: &Query<'_>, request: &SimRequest) -> Result<Call, ParamErro
             .filter(|&kind| (kind as usize) < PRICE_TYPE_COUNT)
             .ok_or_else(|| param_error("priceTypes", "priceTypes must hold one valid price type"))?
             as usize,
-        _ => return Err(param_error("priceTypes", "priceTypes must contain exactly one price type")),
+        _ => {
+            return Err(param_error(
+                "priceTypes",
+                "priceTypes must contain exactly one price type",
+            ));
+        }
     };
     let date_range = match selection.get("dateRange") {
         None => 0,
         Some(value) => value
             .as_u64()
             .filter(|&range| range <= 3)
-            .ok_or_else(|| param_error("dateRange", "dateRange must be 0, 1, 2 or 3"))? as usize,
+            .ok_or_else(|| param_error("dateRange", "dateRange must be 0, 1, 2 or 3"))?
+            as usize,
     };
     let page = match selection.get("page") {
         None => 0,
-        Some(value) => value.as_u64().ok_or_else(|| param_error("page", "page must be a non-negative integer"))? as usize,
+        Some(value) => value
+            .as_u64()
+            .ok_or_else(|| param_error("page", "page must be a non-negative integer"))?
+            as usize,
     };
     let domain = match selection.get("domainId") {
         Some(value) => value.as_i64(),
         None => query.integer("domain")?,
     };
     if !domain.is_some_and(|domain| VALID_DOMAINS.contains(&domain)) {
-        return Err(param_error("domainId", "domainId must name a Keepa marketplace"));
+        return Err(param_error(
+            "domainId",
+            "domainId must name a Keepa marketplace",
+        ));
     }
-    Ok(Call::Deal { page, price_type, date_range })
+    Ok(Call::Deal {
+        page,
+        price_type,
+        date_range,
+    })
 }
 
 fn parse_product(query: &Query<'_>) -> Result<Call, ParamError> {
     let domain = query.integer("domain")?;
     let Some(domain) = domain.filter(|domain| VALID_DOMAINS.contains(domain)) else {
-        return Err(param_error("domain", "domain must name a Keepa marketplace"));
+        return Err(param_error(
+            "domain",
+            "domain must name a Keepa marketplace",
+        ));
     };
     let asins: Vec<String> = query
         .get("asin")
@@ -872,11 +1042,17 @@ fn parse_product(query: &Query<'_>) -> Result<Call, ParamError> {
         return Err(param_error("asin", "at least one ASIN is required"));
     }
     if asins.len() > MAX_ASINS_PER_REQUEST {
-        return Err(param_error("asin", format!("at most {MAX_ASINS_PER_REQUEST} ASINs per request")));
+        return Err(param_error(
+            "asin",
+            format!("at most {MAX_ASINS_PER_REQUEST} ASINs per request"),
+        ));
     }
     let positive = |name: &'static str| -> Result<Option<i64>, ParamError> {
         match query.integer(name)? {
-            Some(days) if days <= 0 => Err(param_error(name, format!("{name} must be a positive number of days"))),
+            Some(days) if days <= 0 => Err(param_error(
+                name,
+                format!("{name} must be a positive number of days"),
+            )),
             other => Ok(other),
         }
     };
@@ -886,7 +1062,9 @@ fn parse_product(query: &Query<'_>) -> Result<Call, ParamError> {
         Some(_) => return Err(param_error("offers", "offers must be between 20 and 100")),
     };
     let update_hours = match query.integer("update")? {
-        Some(hours) if hours < -1 => return Err(param_error("update", "update must be -1 or more")),
+        Some(hours) if hours < -1 => {
+            return Err(param_error("update", "update must be -1 or more"));
+        }
         other => other,
     };
     let options = ProductOptions {
@@ -902,30 +1080,61 @@ fn parse_product(query: &Query<'_>) -> Result<Call, ParamError> {
         rating: query.flag("rating")?,
         domain,
     };
-    Ok(Call::Product { asins, options, update_hours })
+    Ok(Call::Product {
+        asins,
+        options,
+        update_hours,
+    })
 }
 
-fn with_error(mut body: Map<String, Value>, kind: &str, message: &str, details: &str) -> Map<String, Value> {
-    body.insert("error".into(), json!({"type": kind, "message": message, "details": details}));
+fn with_error(
+    mut body: Map<String, Value>,
+    kind: &str,
+    message: &str,
+    details: &str,
+) -> Map<String, Value> {
+    body.insert(
+        "error".into(),
+        json!({"type": kind, "message": message, "details": details}),
+    );
     body
 }
 
 fn json_response(status: u16, body: Map<String, Value>, request: &SimRequest) -> SimResponse {
-    finish_response(status, serde_json::to_vec(&Value::Object(body)).unwrap_or_default(), request)
+    finish_response(
+        status,
+        serde_json::to_vec(&Value::Object(body)).unwrap_or_default(),
+        request,
+    )
 }
 
 fn finish_response(status: u16, body: Vec<u8>, request: &SimRequest) -> SimResponse {
-    let mut headers = vec![("Content-Type".to_owned(), "application/json;charset=UTF-8".to_owned())];
+    let mut headers = vec![(
+        "Content-Type".to_owned(),
+        "application/json;charset=UTF-8".to_owned(),
+    )];
     if !request.accept_gzip {
-        return SimResponse { status, headers, body };
+        return SimResponse {
+            status,
+            headers,
+            body,
+        };
     }
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     let compressed = encoder.write_all(&body).and_then(|()| encoder.finish());
     match compressed {
         Ok(compressed) => {
             headers.push(("Content-Encoding".to_owned(), "gzip".to_owned()));
-            SimResponse { status, headers, body: compressed }
+            SimResponse {
+                status,
+                headers,
+                body: compressed,
+            }
         }
-        Err(_) => SimResponse { status, headers, body },
+        Err(_) => SimResponse {
+            status,
+            headers,
+            body,
+        },
     }
 }

@@ -33,17 +33,28 @@ pub(crate) fn average(series: &[Point], from: i64, to: i64) -> i64 {
         weighted_sum += weight * value as f64;
         total_weight += weight;
     }
-    if total_weight == 0.0 { -1 } else { (weighted_sum / total_weight).round() as i64 }
+    if total_weight == 0.0 {
+        -1
+    } else {
+        (weighted_sum / total_weight).round() as i64
+    }
 }
 
 /// The landed value in force at minute `t`, −1 before the first point.
 pub(crate) fn value_at(series: &[Point], t: i64) -> i64 {
-    series.iter().take_while(|point| point.t <= t).last().map_or(-1, |point| point.landed())
+    series
+        .iter()
+        .take_while(|point| point.t <= t)
+        .last()
+        .map_or(-1, |point| point.landed())
 }
 
 /// Sales-rank drops (a point lower than the one before it) since minute `from`.
 pub(crate) fn rank_drops(series: &[Point], from: i64) -> i64 {
-    series.windows(2).filter(|pair| pair[1].t >= from && pair[1].v >= 0 && pair[1].v < pair[0].v).count() as i64
+    series
+        .windows(2)
+        .filter(|pair| pair[1].t >= from && pair[1].v >= 0 && pair[1].v < pair[0].v)
+        .count() as i64
 }
 
 fn per_type(mut value: impl FnMut(usize) -> i64) -> Vec<i64> {
@@ -62,27 +73,56 @@ fn averages(history: &History, now: i64, days: i64, missing: i64) -> Vec<i64> {
 }
 
 fn drops_json(history: &History, now: i64, days: i64) -> i64 {
-    history.series[csv_type::SALES].as_ref().map_or(-1, |series| rank_drops(series, now - days * MINUTES_PER_DAY))
+    history.series[csv_type::SALES]
+        .as_ref()
+        .map_or(-1, |series| {
+            rank_drops(series, now - days * MINUTES_PER_DAY)
+        })
 }
 
 /// One `/deal` entry (`deals.dr[i]`).
-pub(crate) fn deal_json(profile: &Profile, history: &History, last_update: i64, now: i64, date_range: usize) -> Value {
+pub(crate) fn deal_json(
+    profile: &Profile,
+    history: &History,
+    last_update: i64,
+    now: i64,
+    date_range: usize,
+) -> Value {
     let current = currents(history);
-    let avg: Vec<Vec<i64>> = DEAL_INTERVAL_DAYS.iter().map(|&days| averages(history, now, days, -2)).collect();
+    let avg: Vec<Vec<i64>> = DEAL_INTERVAL_DAYS
+        .iter()
+        .map(|&days| averages(history, now, days, -2))
+        .collect();
     let delta: Vec<Vec<i64>> = avg
         .iter()
         .map(|interval| {
-            interval.iter().zip(&current).map(|(&a, &c)| if a >= 0 && c >= 0 { a - c } else { 0 }).collect()
+            interval
+                .iter()
+                .zip(&current)
+                .map(|(&a, &c)| if a >= 0 && c >= 0 { a - c } else { 0 })
+                .collect()
         })
         .collect();
     let delta_percent: Vec<Vec<i64>> = avg
         .iter()
         .map(|interval| {
-            interval.iter().zip(&current).map(|(&a, &c)| if a > 0 && c >= 0 { (a - c) * 100 / a } else { 0 }).collect()
+            interval
+                .iter()
+                .zip(&current)
+                .map(|(&a, &c)| {
+                    if a > 0 && c >= 0 {
+                        (a - c) * 100 / a
+                    } else {
+                        0
+                    }
+                })
+                .collect()
         })
         .collect();
     let delta_last = per_type(|kind| match history.series[kind].as_deref() {
-        Some([.., previous, last]) if previous.landed() >= 0 && last.landed() >= 0 => previous.landed() - last.landed(),
+        Some([.., previous, last]) if previous.landed() >= 0 && last.landed() >= 0 => {
+            previous.landed() - last.landed()
+        }
         _ => 0,
     });
     let current_since = per_type(|kind| match history.series[kind].as_deref() {
@@ -169,7 +209,13 @@ fn extreme(series: &[Point], pick_lower: bool) -> Value {
         if value < 0 {
             continue;
         }
-        let better = best.is_none_or(|(_, current)| if pick_lower { value < current } else { value > current });
+        let better = best.is_none_or(|(_, current)| {
+            if pick_lower {
+                value < current
+            } else {
+                value > current
+            }
+        });
         if better {
             best = Some((point.t, value));
         }
@@ -207,27 +253,39 @@ pub(crate) fn product_json(
         .max()
         .unwrap_or(-1);
     product.insert("lastPriceChange".into(), json!(last_price_change));
-    product.insert("availabilityAmazon".into(), json!(if profile.amazon_sells { 0 } else { -1 }));
+    product.insert(
+        "availabilityAmazon".into(),
+        json!(if profile.amazon_sells { 0 } else { -1 }),
+    );
     product.insert("salesRankReference".into(), json!(profile.root_category));
     product.insert("hasReviews".into(), json!(profile.has_reviews));
     product.insert("isAdultProduct".into(), json!(false));
     product.insert(
         "fbaFees".into(),
-        profile.fba_pick_and_pack_cents.map_or(Value::Null, |fee| {
-            json!({"lastUpdate": profile.base_last_update, "pickAndPackFee": fee})
-        }),
+        profile.fba_pick_and_pack_cents.map_or(
+            Value::Null,
+            |fee| json!({"lastUpdate": profile.base_last_update, "pickAndPackFee": fee}),
+        ),
     );
-    product.insert("referralFeePercentage".into(), json!(profile.referral_fee_percentage));
+    product.insert(
+        "referralFeePercentage".into(),
+        json!(profile.referral_fee_percentage),
+    );
     product.insert(
         "referralFeePercent".into(),
-        json!(profile.referral_fee_percentage.map(|percentage| percentage.round() as i64)),
+        json!(
+            profile
+                .referral_fee_percentage
+                .map(|percentage| percentage.round() as i64)
+        ),
     );
 
     let csv = if options.history {
         let from = options.days.map(|days| now - days * MINUTES_PER_DAY);
         let series: Vec<Value> = (0..PRICE_TYPE_COUNT)
             .map(|kind| {
-                let hidden = matches!(kind, csv_type::RATING | csv_type::COUNT_REVIEWS) && !options.rating;
+                let hidden =
+                    matches!(kind, csv_type::RATING | csv_type::COUNT_REVIEWS) && !options.rating;
                 match &history.series[kind] {
                     Some(series) if !hidden => json!(flatten(series, is_shipping_type(kind), from)),
                     _ => Value::Null,
@@ -241,12 +299,18 @@ pub(crate) fn product_json(
     product.insert("csv".into(), csv);
 
     if let Some(stats_days) = options.stats_days {
-        product.insert("stats".into(), stats_json(history, offers, now, stats_days, options));
+        product.insert(
+            "stats".into(),
+            stats_json(history, offers, now, stats_days, options),
+        );
     }
     if options.offers.is_some() {
         let mut order: Vec<usize> = (0..offers.len()).collect();
         order.sort_by_key(|&index| (offers[index].landed(), index));
-        product.insert("offers".into(), Value::Array(offers.iter().enumerate().map(offer_json).collect()));
+        product.insert(
+            "offers".into(),
+            Value::Array(offers.iter().enumerate().map(offer_json).collect()),
+        );
         product.insert("liveOffersOrder".into(), json!(order));
         product.insert("offersSuccessful".into(), json!(true));
     } else {
@@ -255,16 +319,25 @@ pub(crate) fn product_json(
         product.insert("offersSuccessful".into(), json!(false));
     }
     if options.buybox {
-        let history_of_winner = history.last_point(csv_type::BUY_BOX_SHIPPING).map_or(Value::Null, |point| {
-            json!([point.t.to_string(), buy_box_winner(offers).map_or("-1", |offer| offer.seller_id.as_str())])
-        });
+        let history_of_winner =
+            history
+                .last_point(csv_type::BUY_BOX_SHIPPING)
+                .map_or(Value::Null, |point| {
+                    json!([
+                        point.t.to_string(),
+                        buy_box_winner(offers).map_or("-1", |offer| offer.seller_id.as_str())
+                    ])
+                });
         product.insert("buyBoxSellerIdHistory".into(), history_of_winner);
     }
     Value::Object(product)
 }
 
 fn buy_box_winner(offers: &[Offer]) -> Option<&Offer> {
-    offers.iter().filter(|offer| offer.condition == 1).min_by_key(|offer| offer.landed())
+    offers
+        .iter()
+        .filter(|offer| offer.condition == 1)
+        .min_by_key(|offer| offer.landed())
 }
 
 fn offer_json((index, offer): (usize, &Offer)) -> Value {
@@ -290,29 +363,50 @@ fn offer_json((index, offer): (usize, &Offer)) -> Value {
     })
 }
 
-fn stats_json(history: &History, offers: &[Offer], now: i64, stats_days: i64, options: &ProductOptions) -> Value {
+fn stats_json(
+    history: &History,
+    offers: &[Offer],
+    now: i64,
+    stats_days: i64,
+    options: &ProductOptions,
+) -> Value {
     let mut stats = Map::new();
     stats.insert("current".into(), json!(currents(history)));
     stats.insert("avg".into(), json!(averages(history, now, stats_days, -1)));
     for days in [30, 90, 180, 365] {
-        stats.insert(format!("avg{days}"), json!(averages(history, now, days, -1)));
+        stats.insert(
+            format!("avg{days}"),
+            json!(averages(history, now, days, -1)),
+        );
     }
     let interval_start = now - stats_days * MINUTES_PER_DAY;
     stats.insert(
         "atIntervalStart".into(),
-        json!(per_type(|kind| history.series[kind].as_ref().map_or(-1, |series| value_at(series, interval_start)))),
+        json!(per_type(|kind| history.series[kind]
+            .as_ref()
+            .map_or(-1, |series| value_at(series, interval_start)))),
     );
     for (name, pick_lower) in [("min", true), ("max", false)] {
         let values: Vec<Value> = (0..PRICE_TYPE_COUNT)
-            .map(|kind| history.series[kind].as_ref().map_or(Value::Null, |series| extreme(series, pick_lower)))
+            .map(|kind| {
+                history.series[kind]
+                    .as_ref()
+                    .map_or(Value::Null, |series| extreme(series, pick_lower))
+            })
             .collect();
         stats.insert(name.into(), Value::Array(values));
     }
     for days in [30, 90, 180, 365] {
-        stats.insert(format!("salesRankDrops{days}"), json!(drops_json(history, now, days)));
+        stats.insert(
+            format!("salesRankDrops{days}"),
+            json!(drops_json(history, now, days)),
+        );
     }
     let count = |kind| history.current(kind).max(0);
-    stats.insert("totalOfferCount".into(), json!(count(csv_type::COUNT_NEW) + count(csv_type::COUNT_USED)));
+    stats.insert(
+        "totalOfferCount".into(),
+        json!(count(csv_type::COUNT_NEW) + count(csv_type::COUNT_USED)),
+    );
     if options.offers.is_some() {
         let fba = offers.iter().filter(|offer| offer.is_fba).count();
         stats.insert("offerCountFBA".into(), json!(fba));
@@ -331,7 +425,10 @@ fn stats_json(history: &History, offers: &[Offer], now: i64, stats_days: i64, op
                 stats.insert("buyBoxShipping".into(), json!(winner.shipping));
                 stats.insert("buyBoxSellerId".into(), json!(winner.seller_id));
                 stats.insert("buyBoxIsFBA".into(), json!(winner.is_fba));
-                stats.insert("buyBoxIsAmazon".into(), json!(winner.seller_id == AMAZON_SELLER_ID));
+                stats.insert(
+                    "buyBoxIsAmazon".into(),
+                    json!(winner.seller_id == AMAZON_SELLER_ID),
+                );
                 stats.insert("buyBoxIsUsed".into(), json!(false));
                 stats.insert("buyBoxCondition".into(), json!(1));
             }

@@ -8,7 +8,9 @@ use serde_json::Value;
 use crate::support::{deal_page, i64s, sim};
 
 fn selection(price_type: u8, date_range: u8, page: usize) -> String {
-    format!(r#"{{"domainId":1,"priceTypes":[{price_type}],"dateRange":{date_range},"page":{page},"sortType":4}}"#)
+    format!(
+        r#"{{"domainId":1,"priceTypes":[{price_type}],"dateRange":{date_range},"page":{page},"sortType":4}}"#
+    )
 }
 
 fn deals(body: &Value) -> &Vec<Value> {
@@ -16,7 +18,10 @@ fn deals(body: &Value) -> &Vec<Value> {
 }
 
 fn last_updates(body: &Value) -> Vec<i64> {
-    deals(body).iter().map(|deal| deal["lastUpdate"].as_i64().unwrap()).collect()
+    deals(body)
+        .iter()
+        .map(|deal| deal["lastUpdate"].as_i64().unwrap())
+        .collect()
 }
 
 #[tokio::test(start_paused = true)]
@@ -27,7 +32,10 @@ async fn a_page_holds_150_deals_newest_first_by_page_but_loosely_ordered_within(
     let (_, second) = deal_page(&sim, &selection(1, 3, 1)).await;
     let (first, second) = (last_updates(&first), last_updates(&second));
     assert_eq!(first.len(), 150);
-    assert!(second.iter().max() <= first.iter().min(), "page 0 holds the newest deals");
+    assert!(
+        second.iter().max() <= first.iter().min(),
+        "page 0 holds the newest deals"
+    );
     let inversions = first.windows(2).filter(|pair| pair[0] < pair[1]).count();
     assert!(inversions > 0, "Keepa's order within a page is not strict");
     let mut sorted = first.clone();
@@ -48,11 +56,18 @@ async fn pages_are_disjoint_and_cover_every_deal_once() {
             break;
         }
         for deal in deals(&body) {
-            assert!(seen.insert(deal["asin"].as_str().unwrap().to_owned()), "a deal on two pages");
+            assert!(
+                seen.insert(deal["asin"].as_str().unwrap().to_owned()),
+                "a deal on two pages"
+            );
         }
     }
     assert_eq!(Some(seen.len() as i64), total);
-    assert_eq!(seen.len(), 400, "every product has a New price and an update in the last 90 days");
+    assert_eq!(
+        seen.len(),
+        400,
+        "every product has a New price and an update in the last 90 days"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -85,9 +100,20 @@ async fn the_date_range_keeps_only_recent_updates() {
     let (_, quarter) = deal_page(&sim, &selection(1, 3, 0)).await;
     let day_count: i64 = i64s(&day["deals"]["categoryCount"]).iter().sum();
     let quarter_count: i64 = i64s(&quarter["deals"]["categoryCount"]).iter().sum();
-    assert!(0 < day_count && day_count < quarter_count, "{day_count} vs {quarter_count}");
-    assert!(last_updates(&day).iter().all(|&minute| minute >= now_minute - 1440));
-    assert!(deals(&day).iter().all(|deal| deal["dateIntervalIndex"] == 0));
+    assert!(
+        0 < day_count && day_count < quarter_count,
+        "{day_count} vs {quarter_count}"
+    );
+    assert!(
+        last_updates(&day)
+            .iter()
+            .all(|&minute| minute >= now_minute - 1440)
+    );
+    assert!(
+        deals(&day)
+            .iter()
+            .all(|deal| deal["dateIntervalIndex"] == 0)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -96,8 +122,15 @@ async fn new_updates_surface_at_the_top_over_time() {
     let (_, before) = deal_page(&sim, &selection(1, 0, 0)).await;
     let newest_before = *last_updates(&before).iter().max().unwrap();
     tokio::time::sleep(Duration::from_secs(10 * 60)).await;
-    assert_eq!(sim.counters().deal_updates, 100, "10 updates a minute by default");
+    assert_eq!(
+        sim.counters().deal_updates,
+        100,
+        "10 updates a minute by default"
+    );
     let (_, after) = deal_page(&sim, &selection(1, 0, 0)).await;
-    let fresh = last_updates(&after).into_iter().filter(|&minute| minute > newest_before).count();
+    let fresh = last_updates(&after)
+        .into_iter()
+        .filter(|&minute| minute > newest_before)
+        .count();
     assert!(fresh >= 80, "only {fresh} updated deals on top");
 }

@@ -7,14 +7,19 @@ use crate::support::{KEY, deal_page, get, products, sim, tokens_consumed, tokens
 #[tokio::test(start_paused = true)]
 async fn a_wrong_key_gets_400_with_an_all_zero_envelope() {
     let sim = sim(5, 100);
-    let response = sim.handle(SimRequest::get("/token", &[("key", "not-the-key")])).await;
+    let response = sim
+        .handle(SimRequest::get("/token", &[("key", "not-the-key")]))
+        .await;
     assert_eq!(response.status, 400);
     let body = response.json().unwrap();
     for zero in ["tokensLeft", "refillIn", "refillRate", "tokensConsumed"] {
         assert_eq!(body[zero], 0, "{zero}");
     }
     assert_eq!(body["error"]["type"], "invalidKey");
-    assert!(!String::from_utf8_lossy(&response.body).contains(KEY), "the key is never echoed");
+    assert!(
+        !String::from_utf8_lossy(&response.body).contains(KEY),
+        "the key is never echoed"
+    );
     assert_eq!(sim.token_status().tokens_left, 100);
 }
 
@@ -30,7 +35,12 @@ async fn an_unknown_path_is_404_with_the_envelope() {
 #[tokio::test(start_paused = true)]
 async fn another_method_is_405() {
     let sim = sim(5, 100);
-    let response = sim.handle(SimRequest { method: "DELETE".into(), ..SimRequest::get("/product", &[("key", KEY)]) }).await;
+    let response = sim
+        .handle(SimRequest {
+            method: "DELETE".into(),
+            ..SimRequest::get("/product", &[("key", KEY)])
+        })
+        .await;
     assert_eq!(response.status, 405);
 }
 
@@ -40,7 +50,10 @@ fn check_400(status: u16, body: &serde_json::Value, details: &str) {
     assert_eq!(body["error"]["type"], "invalidParameter");
     assert_eq!(body["error"]["details"], details);
     assert_eq!(tokens_consumed(body), 0);
-    assert!(body["refillRate"].as_i64().unwrap() > 0, "a 400 for a parameter carries the real envelope");
+    assert!(
+        body["refillRate"].as_i64().unwrap() > 0,
+        "a 400 for a parameter carries the real envelope"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -84,10 +97,17 @@ async fn malformed_product_requests_are_400_naming_the_parameter() {
 async fn gzip_round_trips_when_asked_and_plain_json_otherwise() {
     let sim = sim(5, 100);
     let asin = sim.asins()[0].clone();
-    let query = [("key", KEY), ("domain", "1"), ("asin", asin.as_str()), ("stats", "90")];
+    let query = [
+        ("key", KEY),
+        ("domain", "1"),
+        ("asin", asin.as_str()),
+        ("stats", "90"),
+    ];
     let plain = sim.handle(SimRequest::get("/product", &query)).await;
     assert_eq!(plain.header("content-encoding"), None);
-    let gzipped = sim.handle(SimRequest::get("/product", &query).with_gzip()).await;
+    let gzipped = sim
+        .handle(SimRequest::get("/product", &query).with_gzip())
+        .await;
     assert_eq!(gzipped.header("content-encoding"), Some("gzip"));
     assert_eq!(&gzipped.body[..2], &[0x1f, 0x8b], "gzip magic");
     assert!(gzipped.body.len() < plain.body.len() / 2);
@@ -102,8 +122,15 @@ async fn gzip_round_trips_when_asked_and_plain_json_otherwise() {
 async fn post_deal_with_a_body_equals_get_with_a_selection() {
     let sim = sim(5, 100);
     let selection = r#"{"domainId":1,"priceTypes":[2],"dateRange":3,"page":0,"sortType":4}"#;
-    let by_get = sim.handle(SimRequest::get("/deal", &[("key", KEY), ("selection", selection)])).await;
-    let by_post = sim.handle(SimRequest::post("/deal", &[("key", KEY)], selection)).await;
+    let by_get = sim
+        .handle(SimRequest::get(
+            "/deal",
+            &[("key", KEY), ("selection", selection)],
+        ))
+        .await;
+    let by_post = sim
+        .handle(SimRequest::post("/deal", &[("key", KEY)], selection))
+        .await;
     assert_eq!((by_get.status, by_post.status), (200, 200));
     let (get_json, post_json) = (by_get.json().unwrap(), by_post.json().unwrap());
     assert_eq!(get_json["deals"], post_json["deals"]);

@@ -27,7 +27,15 @@ async fn truncated_bodies_are_not_json_and_are_charged() {
     let sim = sim(5, 100);
     sim.update_knobs(|knobs| knobs.truncated_body_rate = 1.0);
     let asin = sim.asins()[0].clone();
-    let response = sim.handle(SimRequest::get("/product", &[("key", KEY), ("domain", "1"), ("asin", &asin)]).with_gzip()).await;
+    let response = sim
+        .handle(
+            SimRequest::get(
+                "/product",
+                &[("key", KEY), ("domain", "1"), ("asin", &asin)],
+            )
+            .with_gzip(),
+        )
+        .await;
     assert_eq!(response.status, 200);
     assert!(response.json().is_err());
     assert_eq!(sim.token_status().tokens_left, 99);
@@ -37,9 +45,19 @@ async fn truncated_bodies_are_not_json_and_are_charged() {
 async fn non_json_bodies_are_html_and_cost_nothing() {
     let sim = sim(5, 100);
     sim.update_knobs(|knobs| knobs.non_json_body_rate = 1.0);
-    let response = sim.handle(SimRequest::get("/product", &[("key", KEY), ("domain", "1"), ("asin", "B000000000")])).await;
+    let response = sim
+        .handle(SimRequest::get(
+            "/product",
+            &[("key", KEY), ("domain", "1"), ("asin", "B000000000")],
+        ))
+        .await;
     assert_eq!(response.status, 200);
-    assert!(response.header("content-type").unwrap().starts_with("text/html"));
+    assert!(
+        response
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
     assert!(response.json().is_err());
     assert_eq!(sim.token_status().tokens_left, 100);
 }
@@ -63,7 +81,8 @@ async fn a_timeout_hangs_longer_than_a_client_waits() {
     });
     let waited = tokio::time::timeout(Duration::from_secs(30), sim.handle(token_request())).await;
     assert!(waited.is_err(), "the client's 30 s timeout fires first");
-    let answered = tokio::time::timeout(Duration::from_secs(121), sim.handle(token_request())).await;
+    let answered =
+        tokio::time::timeout(Duration::from_secs(121), sim.handle(token_request())).await;
     assert_eq!(answered.expect("answered after the hang").status, 200);
 }
 

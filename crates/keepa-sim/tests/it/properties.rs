@@ -28,7 +28,13 @@ fn step() -> impl Strategy<Value = Step> {
 }
 
 async fn run(refill_rate: u32, tokens: i64, steps: Vec<Step>) -> Result<(), TestCaseError> {
-    let sim = Sim::builder().api_key("k").seed(3).refill_rate(refill_rate).tokens(tokens).catalogue_size(60).build();
+    let sim = Sim::builder()
+        .api_key("k")
+        .seed(3)
+        .refill_rate(refill_rate)
+        .tokens(tokens)
+        .catalogue_size(60)
+        .build();
     let asins = sim.asins();
     for step in steps {
         let request = match step {
@@ -48,17 +54,35 @@ async fn run(refill_rate: u32, tokens: i64, steps: Vec<Step>) -> Result<(), Test
             }
             Step::Products(n, offers) => {
                 let list = asins[..n].join(",");
-                let mut query = vec![("key".to_owned(), "k".to_owned()), ("domain".into(), "1".into()), ("asin".into(), list)];
+                let mut query = vec![
+                    ("key".to_owned(), "k".to_owned()),
+                    ("domain".into(), "1".into()),
+                    ("asin".into(), list),
+                ];
                 if offers {
                     query.push(("offers".into(), "20".into()));
                 }
-                Some(SimRequest { query, ..SimRequest::get("/product", &[]) })
+                Some(SimRequest {
+                    query,
+                    ..SimRequest::get("/product", &[])
+                })
             }
-            Step::Deal => Some(SimRequest::get("/deal", &[("key", "k"), ("selection", r#"{"domainId":1,"priceTypes":[1]}"#)])),
+            Step::Deal => Some(SimRequest::get(
+                "/deal",
+                &[
+                    ("key", "k"),
+                    ("selection", r#"{"domainId":1,"priceTypes":[1]}"#),
+                ],
+            )),
             Step::Token => Some(SimRequest::get("/token", &[("key", "k")])),
         };
         let before = sim.token_status();
-        prop_assert!(before.tokens_left <= before.cap, "balance {} above cap {}", before.tokens_left, before.cap);
+        prop_assert!(
+            before.tokens_left <= before.cap,
+            "balance {} above cap {}",
+            before.tokens_left,
+            before.cap
+        );
         if let Some(request) = request {
             let is_token = request.path == "/token";
             let response = sim.handle(request).await;
@@ -66,7 +90,10 @@ async fn run(refill_rate: u32, tokens: i64, steps: Vec<Step>) -> Result<(), Test
             let consumed = body["tokensConsumed"].as_i64().unwrap();
             if consumed > 0 {
                 prop_assert!(before.tokens_left > 0, "admitted at {}", before.tokens_left);
-                prop_assert_eq!(body["tokensLeft"].as_i64().unwrap(), before.tokens_left - consumed);
+                prop_assert_eq!(
+                    body["tokensLeft"].as_i64().unwrap(),
+                    before.tokens_left - consumed
+                );
             }
             if before.tokens_left <= 0 && !is_token {
                 prop_assert_eq!(response.status, 429);

@@ -7,7 +7,13 @@ pub(crate) const KEY: &str = "test-key";
 
 /// A simulator with a small catalogue, the given plan and starting balance.
 pub(crate) fn sim(refill_rate: u32, tokens: i64) -> Sim {
-    Sim::builder().api_key(KEY).seed(42).refill_rate(refill_rate).tokens(tokens).catalogue_size(400).build()
+    Sim::builder()
+        .api_key(KEY)
+        .seed(42)
+        .refill_rate(refill_rate)
+        .tokens(tokens)
+        .catalogue_size(400)
+        .build()
 }
 
 /// Sends a GET with the key added; returns the status and the parsed body.
@@ -15,7 +21,9 @@ pub(crate) async fn get(sim: &Sim, path: &str, query: &[(&str, &str)]) -> (u16, 
     let mut with_key = vec![("key", KEY)];
     with_key.extend_from_slice(query);
     let response = sim.handle(SimRequest::get(path, &with_key)).await;
-    let body = response.json().unwrap_or_else(|error| panic!("{path} answered non-JSON: {error}"));
+    let body = response
+        .json()
+        .unwrap_or_else(|error| panic!("{path} answered non-JSON: {error}"));
     (response.status, body)
 }
 
@@ -38,5 +46,10 @@ pub(crate) fn tokens_consumed(body: &Value) -> i64 {
 }
 
 pub(crate) fn i64s(value: &Value) -> Vec<i64> {
-    value.as_array().expect("an array").iter().map(|item| item.as_i64().expect("an integer")).collect()
+    value
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|item| item.as_i64().expect("an integer"))
+        .collect()
 }

@@ -29,7 +29,10 @@ async fn a_ten_token_call_at_three_tokens_is_admitted_and_leaves_minus_seven() {
     assert_eq!(tokens_left(&body), -7);
     // And while the balance is negative the next request is refused.
     let (status, body) = products(&sim, &[("asin", &ten_asins)]).await;
-    assert_eq!((status, tokens_consumed(&body), tokens_left(&body)), (429, 0, -7));
+    assert_eq!(
+        (status, tokens_consumed(&body), tokens_left(&body)),
+        (429, 0, -7)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -60,20 +63,38 @@ async fn a_refill_lands_exactly_when_refill_in_said() {
     let refill_in = body["refillIn"].as_u64().unwrap();
     assert!((1..=60_000).contains(&refill_in));
     tokio::time::sleep(Duration::from_millis(refill_in - 1)).await;
-    assert_eq!(tokens_left(&get(&sim, "/token", &[]).await.1), 1, "one millisecond early: no refill yet");
+    assert_eq!(
+        tokens_left(&get(&sim, "/token", &[]).await.1),
+        1,
+        "one millisecond early: no refill yet"
+    );
     tokio::time::sleep(Duration::from_millis(1)).await;
     let (_, body) = get(&sim, "/token", &[]).await;
     assert_eq!(tokens_left(&body), 6);
-    assert_eq!(body["refillIn"], 60_000, "the next tick is a full minute away");
+    assert_eq!(
+        body["refillIn"], 60_000,
+        "the next tick is a full minute away"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn the_phase_differs_between_seeds_and_is_stable_for_one() {
     let refill_in = |seed| {
-        keepa_sim::Sim::builder().seed(seed).catalogue_size(1).build().token_status().refill_in
+        keepa_sim::Sim::builder()
+            .seed(seed)
+            .catalogue_size(1)
+            .build()
+            .token_status()
+            .refill_in
     };
     assert_eq!(refill_in(1), refill_in(1));
-    assert!((1..10).map(refill_in).collect::<std::collections::HashSet<_>>().len() > 1);
+    assert!(
+        (1..10)
+            .map(refill_in)
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+            > 1
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -120,7 +141,10 @@ async fn the_cost_multiplier_models_the_386_token_surprise() {
     sim.update_knobs(|knobs| knobs.cost_multiplier = 38.6);
     let ten_asins = sim.asins()[..10].join(",");
     let (status, body) = products(&sim, &[("asin", &ten_asins)]).await;
-    assert_eq!((status, tokens_consumed(&body), tokens_left(&body)), (200, 386, -286));
+    assert_eq!(
+        (status, tokens_consumed(&body), tokens_left(&body)),
+        (200, 386, -286)
+    );
     assert_eq!(sim.counters().min_balance, -286);
 }
 
@@ -132,26 +156,54 @@ async fn the_lockout_is_off_by_default_and_refuses_everything_when_on() {
     let (status, body) = products(&sim, &[("asin", &asin)]).await;
     assert_eq!((status, tokens_left(&body)), (200, -200));
     sim.set_tokens_left(500);
-    assert_eq!(products(&sim, &[("asin", &asin)]).await.0, 200, "no lockout by default");
+    assert_eq!(
+        products(&sim, &[("asin", &asin)]).await.0,
+        200,
+        "no lockout by default"
+    );
 
-    sim.set_knobs(Knobs { lockout_enabled: true, refill_rate: 100, cost_multiplier: 201.0, ..Knobs::default() });
+    sim.set_knobs(Knobs {
+        lockout_enabled: true,
+        refill_rate: 100,
+        cost_multiplier: 201.0,
+        ..Knobs::default()
+    });
     sim.set_tokens_left(1);
     let (status, body) = products(&sim, &[("asin", &asin)]).await;
     assert_eq!((status, tokens_left(&body)), (200, -200));
     sim.set_tokens_left(500);
     let (status, body) = products(&sim, &[("asin", &asin)]).await;
-    assert_eq!((status, tokens_consumed(&body)), (429, 0), "locked out even with a positive balance");
+    assert_eq!(
+        (status, tokens_consumed(&body)),
+        (429, 0),
+        "locked out even with a positive balance"
+    );
     tokio::time::sleep(Duration::from_secs(3600)).await;
     sim.set_tokens_left(500);
-    assert_eq!(products(&sim, &[("asin", &asin)]).await.0, 200, "the lockout ends after its duration");
+    assert_eq!(
+        products(&sim, &[("asin", &asin)]).await.0,
+        200,
+        "the lockout ends after its duration"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn the_token_endpoint_costs_nothing_and_answers_at_any_balance() {
     let sim = sim(5, -40);
     let (status, body) = get(&sim, "/token", &[]).await;
-    assert_eq!((status, tokens_consumed(&body), tokens_left(&body)), (200, 0, -40));
-    for field in ["timestamp", "tokensLeft", "refillIn", "refillRate", "tokenFlowReduction", "tokensConsumed", "processingTimeInMs"] {
+    assert_eq!(
+        (status, tokens_consumed(&body), tokens_left(&body)),
+        (200, 0, -40)
+    );
+    for field in [
+        "timestamp",
+        "tokensLeft",
+        "refillIn",
+        "refillRate",
+        "tokenFlowReduction",
+        "tokensConsumed",
+        "processingTimeInMs",
+    ] {
         assert!(body.get(field).is_some(), "envelope field {field} missing");
     }
 }
