@@ -413,7 +413,7 @@ impl Sim {
         match interval {
             None => state.next_update_ms = u64::MAX,
             Some(interval) if state.next_update_ms == u64::MAX => {
-                state.next_update_ms = elapsed_ms + interval
+                state.next_update_ms = elapsed_ms + interval;
             }
             Some(_) => {}
         }
