@@ -146,6 +146,54 @@ impl Bucket {
         Bucket::from_backend(Backend::Memory(MemoryBackend::new(policy, clock)))
     }
 
+    /// A bucket shared by every process that uses the same Redis server and key prefix: the
+    /// fleet backend. Each operation is one Lua script run atomically on the server.
+    ///
+    /// The bucket takes one multiplexed connection from the pool and shares it between all its
+    /// calls; clone the bucket rather than creating one per task. Nothing is sent until the
+    /// first operation, so this never fails: an unreachable server shows up as
+    /// [`Error::RedisUnavailable`] from that operation.
+    #[cfg(feature = "redis")]
+    pub fn redis(pool: deadpool_redis::Pool, config: crate::redis::RedisConfig) -> Bucket {
+        Bucket::from_backend(Backend::Redis(crate::redis::RedisBackend::new(
+            pool, config,
+        )))
+    }
+
+    /// [`Bucket::redis`] with a pool made from a URL such as `redis://127.0.0.1:6379/`.
+    /// Errors name the server by the URL's host and port, never by its credentials (unless
+    /// `config.endpoint` says otherwise).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RedisUnavailable`] when the URL is not a Redis URL or no pool can be made
+    /// from it. Nothing is connected yet.
+    #[cfg(feature = "redis")]
+    pub fn redis_from_url(
+        url: &str,
+        mut config: crate::redis::RedisConfig,
+    ) -> Result<Bucket, Error> {
+        let endpoint = config
+            .endpoint
+            .get_or_insert_with(|| crate::redis::endpoint_of(url))
+            .clone();
+        let pool = deadpool_redis::Config::from_url(url)
+            .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+            .map_err(|error| Error::RedisUnavailable {
+                endpoint,
+                // The pool's error may quote the URL, password included: keep only its kind.
+                source: match error {
+                    deadpool_redis::CreatePoolError::Config(_) => {
+                        "the url is not a valid redis url".into()
+                    }
+                    deadpool_redis::CreatePoolError::Build(_) => {
+                        "no connection pool could be built".into()
+                    }
+                },
+            })?;
+        Ok(Bucket::redis(pool, config))
+    }
+
     pub(crate) fn from_backend(backend: Backend) -> Bucket {
         Bucket {
             inner: Arc::new(Inner {
@@ -270,7 +318,45 @@ impl Bucket {
         self.inner.backend.desync().await
     }
 
-    async fn settle_reservation(
+    /// One acquire decision, without waiting and without a [`Permit`]: the low-level form of
+    /// [`Bucket::acquire`], for simulations, cross-backend tests and callers that drive their
+    /// own waiting. Also answers the `now` the backend used, on its clock, so that a
+    /// [`Decision::Wait`] can be turned into a sleep of `until_ms − now`.
+    ///
+    /// A [`Decision::Admit`]'s reservation must be finished with
+    /// [`Bucket::settle_reservation`], [`Bucket::release_reservation`] or
+    /// [`Bucket::reconcile_reservation`] (or left to expire); a [`Decision::Wait`]'s place must
+    /// be asked with again or given up with [`Bucket::cancel_waiter`] (or left to expire).
+    ///
+    /// # Errors
+    ///
+    /// Redis errors from the Redis backend. Refusals and an unsynced bucket are decisions
+    /// here, not errors.
+    pub async fn decide(&self, request: AcquireRequest) -> Result<(Decision, i64), Error> {
+        let answer = self.inner.backend.acquire(request).await?;
+        if matches!(answer.0, Decision::Admit { .. }) {
+            self.inner.changed.notify_waiters();
+        }
+        Ok(answer)
+    }
+
+    /// Gives up a place in a queue that [`Bucket::decide`] answered with.
+    ///
+    /// # Errors
+    ///
+    /// Redis errors from the Redis backend; the place then expires on its own.
+    pub async fn cancel_waiter(&self, waiter: WaiterId) -> Result<(), Error> {
+        self.inner.backend.cancel(waiter).await?;
+        self.inner.changed.notify_waiters();
+        Ok(())
+    }
+
+    /// Settles a reservation by its identity; the low-level form of [`Permit::settle`].
+    ///
+    /// # Errors
+    ///
+    /// Redis errors from the Redis backend.
+    pub async fn settle_reservation(
         &self,
         reservation: ReservationId,
         actual: Tokens,
@@ -280,7 +366,12 @@ impl Bucket {
         Ok(outcome)
     }
 
-    async fn release_reservation(
+    /// Returns a reservation's whole estimate; the low-level form of [`Permit::release`].
+    ///
+    /// # Errors
+    ///
+    /// Redis errors from the Redis backend.
+    pub async fn release_reservation(
         &self,
         reservation: ReservationId,
     ) -> Result<SettleOutcome, Error> {
@@ -289,7 +380,13 @@ impl Bucket {
         Ok(outcome)
     }
 
-    async fn reconcile_reservation(
+    /// Settles a reservation with the envelope's `tokensConsumed` and corrects the projection
+    /// from the rest of it, atomically; the low-level form of [`Permit::reconcile`].
+    ///
+    /// # Errors
+    ///
+    /// Redis errors from the Redis backend.
+    pub async fn reconcile_reservation(
         &self,
         reservation: ReservationId,
         envelope: &Envelope,

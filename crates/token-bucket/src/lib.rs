@@ -52,9 +52,13 @@ pub mod guide;
 mod bucket;
 mod error;
 mod memory;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod tokens;
 
 pub use crate::bucket::{Bucket, Permit};
 pub use crate::core::{Envelope, Policy, ReconcileOutcome, SettleOutcome, Snapshot};
 pub use crate::error::Error;
+#[cfg(feature = "redis")]
+pub use crate::redis::{RedisClock, RedisConfig};
 pub use crate::tokens::{Lane, Tokens};

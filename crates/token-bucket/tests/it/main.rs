@@ -3,3 +3,7 @@
 mod acceptance;
 mod properties;
 mod waiting;
+#[cfg(feature = "redis")]
+mod backends;
+#[cfg(feature = "redis")]
+mod redis;

@@ -1,0 +1,8 @@
+-- bulk_budget: mirrors `Core::bulk_budget`. Returns {now, budget (milli-tokens)}.
+local state = load_state()
+tick(state)
+save_state(state)
+if not state.synced or #state.waiters[URGENT] > 0 or #state.waiters[BULK] > 0 then
+  return { now, 0 }
+end
+return { now, math.max(state.balance - policy.urgent_reserve, 0) }
