@@ -30,6 +30,54 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Fleet over Redis
+//!
+//! Every process that spends one Keepa key points a bucket at the same Redis server and key
+//! prefix (feature `redis`, on by default). Each operation is one Lua script that applies the
+//! same rules as the in-memory bucket, atomically, on the server's clock (`TIME`), so the
+//! processes share one projection, one pair of queues and one deficit floor. Any process may
+//! reconcile from any envelope: reservations in flight elsewhere are never overwritten.
+//!
+//! ```no_run
+//! use token_bucket::{Bucket, Envelope, Error, Lane, RedisConfig, Tokens};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Error> {
+//! let config = RedisConfig { key_prefix: "keepa-deals:".to_owned(), ..RedisConfig::default() };
+//! let bucket = Bucket::redis_from_url("redis://127.0.0.1:6379/", config)?;
+//!
+//! match bucket.acquire(Tokens::from_whole(5), Lane::Urgent).await {
+//!     Ok(permit) => {
+//!         // ... send the request, then hand its envelope to the permit ...
+//! #       let envelope = Envelope { tokens_left: 95, refill_in_ms: 19_000, refill_rate: 5,
+//! #           tokens_consumed: 5, server_timestamp_ms: 2 };
+//!         permit.reconcile(&envelope).await?;
+//!     }
+//!     // First start, or Redis was restarted or flushed: one free /token call resynchronises
+//!     // the whole fleet.
+//!     Err(Error::Unsynced) => {
+//! #       let token_envelope = Envelope { tokens_left: 100, refill_in_ms: 20_000, refill_rate: 5,
+//! #           tokens_consumed: 0, server_timestamp_ms: 1 };
+//!         bucket.reconcile(&token_envelope).await?;
+//!     }
+//!     // Redis is down: the error says so and names the server (never its password). There
+//!     // is no silent fallback to a private bucket, which would let every process spend the
+//!     // shared quota as if it were alone.
+//!     Err(error @ Error::RedisUnavailable { .. }) => {
+//!         eprintln!("{error}");
+//!         return Err(error);
+//!     }
+//!     Err(error) => return Err(error),
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Everything lives under the prefix (the state is one key, `{prefix}bucket:state`); nothing
+//! outside it is read or written. A process that dies holding a reservation cannot return it:
+//! the others see it in flight until [`Policy::reservation_ttl_ms`](crate::Policy) passes, then
+//! it expires with its estimate counted as spent. For tests and simulations,
+//! [`RedisClock::Injected`](crate::RedisClock::Injected) replaces the server's clock with one
+//! of yours (every client of the prefix must then share it).
+//!
 //! # Embedding in another program's HTTP client
 //!
 //! Wrap every call: acquire with an estimate and a lane, send, then hand the response's

@@ -1,0 +1,251 @@
+//! `cargo bench -p token-bucket --bench bucket`: the bucket's cost per request, against
+//! baselines measured in the same run.
+//!
+//! - In memory: acquire + settle, uncontended and from 2 threads sharing one bucket, against
+//!   `governor`'s `RateLimiter::check` under the same conditions (goal: within 2×).
+//! - Redis (when `KEEPA_DEALS_TEST_REDIS_URL` names a server): acquire and settle round trips
+//!   against a trivial `EVALSHA` (a script returning 1) on the same server (goal: ≤ 1.5× each,
+//!   that is, one round trip per operation).
+//!
+//! Prints one JSON line per figure (see `benchkit::report`); progress goes to stderr. It does
+//! not measure waiting: the bucket always has tokens here.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use benchkit::black_box;
+use governor::{Quota, RateLimiter};
+use token_bucket::clock::ManualClock;
+use token_bucket::redis::{RedisClock, RedisConfig};
+use token_bucket::{Bucket, Envelope, Lane, Policy, Tokens};
+
+/// Operations per timed sample in the in-memory figures, so that timer overhead vanishes.
+const BATCH: u32 = 2_000;
+const SAMPLES: usize = 200;
+
+fn new_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// A bucket that always has tokens: a huge balance, and a clock that never reaches a refill.
+fn plentiful(bucket: &Bucket, runtime: &tokio::runtime::Runtime) {
+    let envelope = Envelope {
+        tokens_left: 1_000_000,
+        refill_in_ms: 60_000,
+        refill_rate: 20_000,
+        tokens_consumed: 0,
+        server_timestamp_ms: 1,
+    };
+    runtime.block_on(bucket.reconcile(&envelope)).unwrap();
+}
+
+async fn acquire_settle(bucket: &Bucket) {
+    let permit = bucket
+        .try_acquire(Tokens::from_whole(1), Lane::Urgent)
+        .await
+        .unwrap()
+        .expect("the benchmark bucket always has tokens");
+    // Settled at 0: the estimate returns, so the balance never runs down.
+    black_box(permit.settle(Tokens::ZERO).await.unwrap());
+}
+
+/// Runs `per_thread` on `n_threads` threads at once for `BATCH` operations each; answers the
+/// wall time per operation.
+fn threaded<F: Fn() + Send + Sync + 'static>(n_threads: u32, per_operation: Arc<F>) -> Duration {
+    let start = Instant::now();
+    let threads: Vec<_> = (0..n_threads)
+        .map(|_| {
+            let per_operation = per_operation.clone();
+            std::thread::spawn(move || {
+                for _ in 0..BATCH {
+                    per_operation();
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    start.elapsed() / (n_threads * BATCH)
+}
+
+fn memory() {
+    let governor = RateLimiter::direct(Quota::per_second(NonZeroU32::MAX));
+    let governor_uncontended = benchkit::measure("governor check", || {
+        black_box(governor.check().is_ok());
+    });
+
+    let runtime = new_runtime();
+    let bucket = Bucket::in_memory_with_clock(Policy::default(), Arc::new(ManualClock::at(0)));
+    plentiful(&bucket, &runtime);
+    let uncontended = benchkit::measure_samples("in-memory acquire+settle", SAMPLES, || {
+        let start = Instant::now();
+        runtime.block_on(async {
+            for _ in 0..BATCH {
+                acquire_settle(&bucket).await;
+            }
+        });
+        start.elapsed() / BATCH
+    });
+    benchkit::report(
+        "memory_acquire_settle_uncontended",
+        uncontended.p50_ns,
+        "ns",
+        "governor_check_uncontended",
+        governor_uncontended.ns_per_iter,
+    );
+
+    let governor = Arc::new(RateLimiter::direct(Quota::per_second(NonZeroU32::MAX)));
+    let governor_2_threads = benchkit::measure_samples("governor check, 2 threads", 50, || {
+        let governor = governor.clone();
+        threaded(
+            2,
+            Arc::new(move || {
+                black_box(governor.check().is_ok());
+            }),
+        )
+    });
+    let shared = bucket.clone();
+    let bucket_2_threads =
+        benchkit::measure_samples("in-memory acquire+settle, 2 threads", 50, || {
+            let start = Instant::now();
+            let threads: Vec<_> = (0..2)
+                .map(|_| {
+                    let bucket = shared.clone();
+                    std::thread::spawn(move || {
+                        new_runtime().block_on(async {
+                            for _ in 0..BATCH {
+                                acquire_settle(&bucket).await;
+                            }
+                        });
+                    })
+                })
+                .collect();
+            for thread in threads {
+                thread.join().unwrap();
+            }
+            start.elapsed() / (2 * BATCH)
+        });
+    benchkit::report(
+        "memory_acquire_settle_2_threads",
+        bucket_2_threads.p50_ns,
+        "ns",
+        "governor_check_2_threads",
+        governor_2_threads.p50_ns,
+    );
+}
+
+fn redis(url: &str) {
+    use deadpool_redis::redis::Script;
+
+    let runtime = new_runtime();
+    let config = RedisConfig {
+        key_prefix: format!("bench:token-bucket:{}:", std::process::id()),
+        clock: RedisClock::Injected(Arc::new(ManualClock::at(0))),
+        ..RedisConfig::default()
+    };
+    let state_key = config.state_key();
+    let bucket = Bucket::redis_from_url(url, config).unwrap();
+    plentiful(&bucket, &runtime);
+
+    let trivial = Script::new("return 1");
+    let client = deadpool_redis::redis::Client::open(url).unwrap();
+    let mut connection = runtime
+        .block_on(client.get_multiplexed_async_connection())
+        .unwrap();
+    let mut evalsha = || {
+        let start = Instant::now();
+        let one: i64 = runtime
+            .block_on(trivial.prepare_invoke().invoke_async(&mut connection))
+            .unwrap();
+        black_box(one);
+        start.elapsed()
+    };
+    for _ in 0..200 {
+        evalsha();
+    }
+    let baseline = benchkit::measure_samples("trivial EVALSHA", 5_000, &mut evalsha);
+
+    let mut acquire_time = Vec::new();
+    let mut settle_time = Vec::new();
+    let mut round = |record: bool| {
+        let start = Instant::now();
+        let permit = runtime
+            .block_on(bucket.try_acquire(Tokens::from_whole(1), Lane::Urgent))
+            .unwrap()
+            .expect("the benchmark bucket always has tokens");
+        let acquired = start.elapsed();
+        let start = Instant::now();
+        black_box(runtime.block_on(permit.settle(Tokens::ZERO)).unwrap());
+        if record {
+            acquire_time.push(acquired);
+            settle_time.push(start.elapsed());
+        }
+        acquired
+    };
+    for _ in 0..200 {
+        round(false);
+    }
+    let acquire_settle = benchkit::measure_samples("redis acquire+settle", 5_000, || {
+        let start = Instant::now();
+        round(true);
+        start.elapsed()
+    });
+    let mut acquire_iter = acquire_time.into_iter();
+    let acquire =
+        benchkit::measure_samples("redis acquire", 5_000, || acquire_iter.next().unwrap());
+    let mut settle_iter = settle_time.into_iter();
+    let settle = benchkit::measure_samples("redis settle", 5_000, || settle_iter.next().unwrap());
+
+    benchkit::report(
+        "redis_acquire_p50",
+        acquire.p50_ns,
+        "ns",
+        "trivial_evalsha_p50",
+        baseline.p50_ns,
+    );
+    benchkit::report(
+        "redis_settle_p50",
+        settle.p50_ns,
+        "ns",
+        "trivial_evalsha_p50",
+        baseline.p50_ns,
+    );
+    benchkit::report(
+        "redis_acquire_settle_p50",
+        acquire_settle.p50_ns,
+        "ns",
+        "two_trivial_evalsha_p50",
+        2.0 * baseline.p50_ns,
+    );
+    benchkit::report(
+        "redis_acquire_p99",
+        acquire.p99_ns,
+        "ns",
+        "trivial_evalsha_p99",
+        baseline.p99_ns,
+    );
+
+    let _: i64 = runtime
+        .block_on(
+            deadpool_redis::redis::cmd("DEL")
+                .arg(&state_key)
+                .query_async(&mut connection),
+        )
+        .unwrap();
+}
+
+fn main() {
+    memory();
+    match std::env::var("KEEPA_DEALS_TEST_REDIS_URL") {
+        Ok(url) if !url.trim().is_empty() => redis(&url),
+        _ => eprintln!(
+            "KEEPA_DEALS_TEST_REDIS_URL is not set: the Redis figures were not measured; \
+             run `cargo xtask bench bucket`, or set it to a redis-server you own"
+        ),
+    }
+}
