@@ -216,6 +216,9 @@ struct Reservation {
     lane: Lane,
     cost: Tokens,
     expires_ms: i64,
+    /// The server timestamp of the newest applied envelope whose `tokensLeft` had this
+    /// reservation's estimate subtracted, if any. See [`Core::reconcile`].
+    subtracted_at_ms: Option<i64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -351,6 +354,7 @@ impl Core {
                     lane,
                     cost: request.cost,
                     expires_ms: now_ms + self.policy.reservation_ttl_ms,
+                    subtracted_at_ms: None,
                 },
             );
             self.balance = self.balance - request.cost;
@@ -417,6 +421,12 @@ impl Core {
     /// The balance becomes `tokensLeft` minus the estimates still in flight, so concurrent
     /// reservations are never lost; the refill phase and rate follow the envelope; the
     /// difference from the projection is counted as drift.
+    ///
+    /// Subtracting every estimate in flight is conservative: Keepa may already have charged
+    /// some of those requests when it wrote `tokensLeft`. Such a request's own envelope is then
+    /// older than the one applied, so it arrives stale; when it does, the cost it was charged is
+    /// given back, which removes the double count instead of leaving the projection low until
+    /// the next request (a wait that, at a low balance, nothing else would end).
     pub fn reconcile(
         &mut self,
         now_ms: i64,
@@ -424,13 +434,25 @@ impl Core {
         settle: Option<ReservationId>,
     ) -> ReconcileOutcome {
         self.tick(now_ms);
+        let stale = self.synced && envelope.server_timestamp_ms < self.last_server_timestamp_ms;
         if let Some(reservation) = settle {
-            self.settle_ticked(reservation, Tokens::from_whole(envelope.tokens_consumed));
+            let double_counted = envelope.refill_rate > 0
+                && stale
+                && self
+                    .reservations
+                    .get(&reservation)
+                    .and_then(|r| r.subtracted_at_ms)
+                    .is_some_and(|at| at > envelope.server_timestamp_ms);
+            let actual = Tokens::from_whole(envelope.tokens_consumed);
+            self.settle_ticked(reservation, actual);
+            if double_counted {
+                self.balance = (self.balance + actual).min(self.cap().max(self.balance));
+            }
         }
         if envelope.refill_rate <= 0 {
             return ReconcileOutcome::NoTokenInformation;
         }
-        if self.synced && envelope.server_timestamp_ms < self.last_server_timestamp_ms {
+        if stale {
             return ReconcileOutcome::Stale;
         }
         let in_flight = self.in_flight();
@@ -442,6 +464,9 @@ impl Core {
         };
         self.counters.drift = self.counters.drift + drift;
         self.balance = authoritative;
+        for reservation in self.reservations.values_mut() {
+            reservation.subtracted_at_ms = Some(envelope.server_timestamp_ms);
+        }
         self.refill_rate = envelope.refill_rate;
         self.next_refill_ms = if envelope.refill_in_ms > 0 {
             now_ms + envelope.refill_in_ms

@@ -115,6 +115,8 @@ local function load_state()
       lane = integer(r[2], 'lane'),
       cost = integer(r[3], 'cost'),
       expires_ms = integer(r[4], 'expiry'),
+      -- Absent in states written before this field existed; "" when never subtracted.
+      subtracted_at_ms = (r[5] ~= nil and r[5] ~= '') and integer(r[5], 'subtracted at') or nil,
     }
   end
   for lane = URGENT, BULK do
@@ -138,7 +140,11 @@ local function save_state(state)
   end
   local reservations = {}
   for i, r in ipairs(state.reservations) do
-    reservations[i] = { text(r.id), text(r.lane), text(r.cost), text(r.expires_ms) }
+    local subtracted_at = ''
+    if r.subtracted_at_ms ~= nil then
+      subtracted_at = text(r.subtracted_at_ms)
+    end
+    reservations[i] = { text(r.id), text(r.lane), text(r.cost), text(r.expires_ms), subtracted_at }
   end
   local waiters = { {}, {} }
   for lane = URGENT, BULK do

@@ -14,14 +14,27 @@ end
 
 local state = load_state()
 tick(state)
+local stale = state.synced and server_timestamp_ms < state.last_server_timestamp_ms
 if settle ~= nil then
-  settle_ticked(state, settle, tokens_consumed * MILLI)
+  -- A stale envelope's request was already charged in the newer tokensLeft that had its
+  -- estimate subtracted: give the charge back once (see `Core::reconcile`).
+  local double_counted = false
+  local index = find_reservation(state, settle)
+  if refill_rate > 0 and stale and index ~= nil then
+    local at = state.reservations[index].subtracted_at_ms
+    double_counted = at ~= nil and at > server_timestamp_ms
+  end
+  local actual = tokens_consumed * MILLI
+  settle_ticked(state, settle, actual)
+  if double_counted then
+    state.balance = math.min(state.balance + actual, math.max(cap(state), state.balance))
+  end
 end
 if refill_rate <= 0 then
   save_state(state)
   return { now, 2 }
 end
-if state.synced and server_timestamp_ms < state.last_server_timestamp_ms then
+if stale then
   save_state(state)
   return { now, 1 }
 end
@@ -32,6 +45,9 @@ if state.synced then
 end
 state.counters[DRIFT] = state.counters[DRIFT] + drift
 state.balance = authoritative
+for _, r in ipairs(state.reservations) do
+  r.subtracted_at_ms = server_timestamp_ms
+end
 state.refill_rate = refill_rate
 if refill_in_ms > 0 then
   state.next_refill_ms = now + refill_in_ms

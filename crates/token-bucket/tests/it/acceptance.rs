@@ -278,3 +278,36 @@ fn requests_in_one_lane_are_admitted_in_order() {
     };
     check_admitted(core.acquire(T0, head));
 }
+
+#[test]
+fn a_request_charged_before_a_newer_envelope_is_not_counted_twice() {
+    let mut core = synced(100);
+    let Decision::Admit { reservation: first } = ask(&mut core, T0, 10, Lane::Urgent) else {
+        panic!("admitted")
+    };
+    let Decision::Admit {
+        reservation: second,
+    } = ask(&mut core, T0, 10, Lane::Urgent)
+    else {
+        panic!("admitted")
+    };
+    // Keepa charged both (100 → 80), but the second answer arrives first: its tokensLeft
+    // already includes the first request, which is still in flight here.
+    let newer = Envelope {
+        tokens_consumed: 10,
+        ..envelope(80, 30_000, 5, 3)
+    };
+    core.reconcile(T0 + 10, &newer, Some(second));
+    assert_eq!(core.snapshot(T0 + 10).balance, Tokens::from_whole(70));
+    // The first answer is older than the one applied: only its settle counts, and the charge
+    // that was subtracted twice comes back.
+    let older = Envelope {
+        tokens_consumed: 10,
+        ..envelope(90, 30_000, 5, 2)
+    };
+    assert_eq!(
+        core.reconcile(T0 + 20, &older, Some(first)),
+        ReconcileOutcome::Stale
+    );
+    assert_eq!(core.snapshot(T0 + 20).balance, Tokens::from_whole(80));
+}

@@ -1,9 +1,9 @@
 //! The token bucket's integration tests: one binary, one module per concern.
 
 mod acceptance;
-mod properties;
-mod waiting;
 #[cfg(feature = "redis")]
 mod backends;
+mod properties;
 #[cfg(feature = "redis")]
 mod redis;
+mod waiting;
