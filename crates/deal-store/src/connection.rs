@@ -1,0 +1,272 @@
+//! Opening connections for a long-running service: the one [`Writer`] and the
+//! pool of [`Readers`] the API queries through.
+//!
+//! Every connection runs in WAL mode (readers never wait for the writer and
+//! the writer never waits for readers), with a busy timeout, foreign keys on
+//! and `synchronous = NORMAL` by default. Why NORMAL: in WAL mode a commit has
+//! reached the operating system (the `-wal` file) when `COMMIT` returns, so a
+//! killed process — SIGKILL, panic, OOM kill — loses nothing committed; only
+//! an operating-system crash or power loss can lose the last few commits,
+//! never corrupt the file. FULL adds an fsync per commit for that case, at a
+//! large cost in commits per second; [`Synchronous::Full`] selects it.
+//!
+//! Writes start with `BEGIN IMMEDIATE`, so a transaction takes the write lock
+//! before reading and cannot fail half-way with a lock upgrade error. This
+//! module does not stop a second *process* from opening a writer: the worker's
+//! instance lock does that; here a second writer is reported as
+//! [`StoreError::Locked`] once the busy timeout runs out.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use crate::error::{ResultExt, StoreError, StoreResult};
+use crate::read::Reader;
+use crate::schema;
+
+/// How hard a commit is pushed to disk before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Synchronous {
+    /// `synchronous = NORMAL`: a committed transaction survives a killed
+    /// process; an OS crash or power loss may lose the last commits.
+    #[default]
+    Normal,
+    /// `synchronous = FULL`: an fsync per commit; survives power loss too.
+    Full,
+}
+
+/// How the store opens its connections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// How long a connection waits for a lock before reporting [`StoreError::Locked`].
+    pub busy_timeout: Duration,
+    /// Durability of commits.
+    pub synchronous: Synchronous,
+    /// Number of read connections in [`Readers`] (at least one is opened).
+    pub reader_count: usize,
+    /// Failed analyses of one ASIN after which it is quarantined.
+    pub attempt_budget: u32,
+    /// An upper bound on the database size in pages (`PRAGMA max_page_count`);
+    /// `None` leaves SQLite's default. Tests use a small value to simulate a full disk.
+    pub max_page_count: Option<u32>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            busy_timeout: Duration::from_secs(5),
+            synchronous: Synchronous::Normal,
+            reader_count: 4,
+            attempt_budget: 3,
+            max_page_count: None,
+        }
+    }
+}
+
+/// Opens one connection and applies the service pragmas.
+fn open_connection(path: &Path, options: &StoreOptions, create: bool) -> StoreResult<Connection> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let connection = Connection::open_with_flags(path, flags).context(path, "opening the database")?;
+    connection
+        .busy_timeout(options.busy_timeout)
+        .context(path, "setting the busy timeout")?;
+    // The first statement that reads the file: a non-database file fails here.
+    let journal_mode: String = connection
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .context(path, "switching to WAL mode")?;
+    if !journal_mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::CannotWrite {
+            path: path.to_path_buf(),
+            detail: format!("sqlite kept journal mode {journal_mode:?} instead of wal"),
+        });
+    }
+    let synchronous = match options.synchronous {
+        Synchronous::Normal => "NORMAL",
+        Synchronous::Full => "FULL",
+    };
+    connection
+        .pragma_update(None, "synchronous", synchronous)
+        .context(path, "setting synchronous")?;
+    connection
+        .pragma_update(None, "foreign_keys", "ON")
+        .context(path, "enabling foreign keys")?;
+    if let Some(max_page_count) = options.max_page_count {
+        connection
+            .pragma_update(None, "max_page_count", max_page_count)
+            .context(path, "setting max_page_count")?;
+    }
+    // Enough for every combination of API filters the dashboard sends in a session.
+    connection.set_prepared_statement_cache_capacity(64);
+    Ok(connection)
+}
+
+/// The one connection that writes. Opening it creates the file when missing
+/// and migrates the schema to [`schema::SCHEMA_VERSION`].
+///
+/// Every write method runs in its own `BEGIN IMMEDIATE` transaction and has
+/// committed when it returns `Ok`. Methods take `&mut self`: one writer, one
+/// transaction at a time. Read methods are on [`Writer::reader`].
+#[derive(Debug)]
+pub struct Writer {
+    pub(crate) connection: Connection,
+    pub(crate) path: PathBuf,
+    pub(crate) options: StoreOptions,
+}
+
+impl Writer {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] for a non-database file, [`StoreError::CannotWrite`]
+    /// for a missing or read-only directory, [`StoreError::NewerSchema`] for a
+    /// file from a newer build, [`StoreError::Locked`] when another writer holds it.
+    pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> StoreResult<Writer> {
+        let path = path.as_ref().to_path_buf();
+        let mut connection = open_connection(&path, &options, true)?;
+        schema::migrate(&mut connection, &path)?;
+        Ok(Writer {
+            connection,
+            path,
+            options,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Read queries on the writer's connection (they see its own commits at once).
+    pub fn reader(&self) -> Reader<'_> {
+        Reader {
+            connection: &self.connection,
+            path: &self.path,
+        }
+    }
+
+    /// Runs `body` in one `BEGIN IMMEDIATE` transaction and commits it.
+    pub(crate) fn write<T>(
+        &mut self,
+        operation: &'static str,
+        body: impl FnOnce(&rusqlite::Transaction<'_>, &Path) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .context(&self.path, operation)?;
+        let value = body(&transaction, &self.path)?;
+        transaction.commit().context(&self.path, operation)?;
+        Ok(value)
+    }
+}
+
+/// A small pool of read connections for the API: `query_only`, so a bug can
+/// never write through them, and never blocked by the writer (WAL).
+///
+/// [`Readers::with`] lends a connection for the duration of a closure and
+/// blocks (on a condition variable, not a spin) while all are lent.
+#[derive(Debug)]
+pub struct Readers {
+    idle: Mutex<Vec<Connection>>,
+    returned: Condvar,
+    path: PathBuf,
+}
+
+impl Readers {
+    /// Opens `options.reader_count` read connections (at least one).
+    ///
+    /// The database must exist and be migrated: open the [`Writer`] first.
+    ///
+    /// # Errors
+    /// The errors of [`Writer::open`], and [`StoreError::NotMigrated`] when the
+    /// file's schema is older than this build's.
+    pub fn open(path: impl AsRef<Path>, options: &StoreOptions) -> StoreResult<Readers> {
+        let path = path.as_ref().to_path_buf();
+        let count = options.reader_count.max(1);
+        let mut idle = Vec::with_capacity(count);
+        for _ in 0..count {
+            let connection = open_connection(&path, options, false)?;
+            connection
+                .pragma_update(None, "query_only", "ON")
+                .context(&path, "making a read connection query-only")?;
+            let found = schema::schema_version(&connection, &path)?;
+            if found > schema::SCHEMA_VERSION {
+                return Err(StoreError::NewerSchema {
+                    path,
+                    found,
+                    supported: schema::SCHEMA_VERSION,
+                });
+            }
+            if found < schema::SCHEMA_VERSION {
+                return Err(StoreError::NotMigrated {
+                    path,
+                    found,
+                    expected: schema::SCHEMA_VERSION,
+                });
+            }
+            idle.push(connection);
+        }
+        Ok(Readers {
+            idle: Mutex::new(idle),
+            returned: Condvar::new(),
+            path,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `body` with a pooled read connection, waiting while all are lent.
+    pub fn with<T>(&self, body: impl FnOnce(Reader<'_>) -> T) -> T {
+        let connection = {
+            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            loop {
+                if let Some(connection) = idle.pop() {
+                    break connection;
+                }
+                idle = self
+                    .returned
+                    .wait(idle)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+        };
+        // Give the connection back even when `body` panics.
+        struct GiveBack<'pool> {
+            readers: &'pool Readers,
+            connection: Option<Connection>,
+        }
+        impl Drop for GiveBack<'_> {
+            fn drop(&mut self) {
+                if let Some(connection) = self.connection.take() {
+                    self.readers
+                        .idle
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(connection);
+                    self.readers.returned.notify_one();
+                }
+            }
+        }
+        let lent = GiveBack {
+            readers: self,
+            connection: Some(connection),
+        };
+        let Some(connection) = lent.connection.as_ref() else {
+            unreachable!("the connection is only taken on drop")
+        };
+        body(Reader {
+            connection,
+            path: &self.path,
+        })
+    }
+}

@@ -1,0 +1,401 @@
+//! Deals: the per-deal upsert with its provenance (source, lease, fencing
+//! number) and the mapping between [`AnalysedDeal`] and a `deals` row.
+//!
+//! One call, one transaction, one deal: a deal is durable as soon as the
+//! upsert returns, and a crash loses at most the deal in hand. Batching
+//! several deals per transaction would be faster and is deliberately not
+//! offered (DESIGN.md §1: one commit per deal).
+
+use std::path::Path;
+
+use deal_filters::{AnalysedDeal, Trend};
+use keepa_model::{Asin, Cents, KeepaMinute, OfferCondition, PriceType, UnixSeconds};
+use rusqlite::{Row, Transaction, named_params};
+
+use crate::connection::Writer;
+use crate::error::{ResultExt, StoreError, StoreResult};
+
+/// Which task wrote a deal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DealSource {
+    /// Stored straight from discovery data.
+    Discovery,
+    /// A full analysis (`/product` with history and offers).
+    Analysis,
+    /// A light refresh of a recently changed deal.
+    Refresh,
+    /// A light refresh of a deal not seen for 48 h.
+    Rescue,
+}
+
+impl DealSource {
+    /// The stable code stored in the `source` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DealSource::Discovery => "discovery",
+            DealSource::Analysis => "analysis",
+            DealSource::Refresh => "refresh",
+            DealSource::Rescue => "rescue",
+        }
+    }
+
+    /// The source for a stored code.
+    pub fn from_code(code: &str) -> Option<DealSource> {
+        [
+            DealSource::Discovery,
+            DealSource::Analysis,
+            DealSource::Refresh,
+            DealSource::Rescue,
+        ]
+        .into_iter()
+        .find(|source| source.as_str() == code)
+    }
+}
+
+/// The lease guarding a write and its fencing number (DESIGN.md §5). The store
+/// keeps the highest number seen per lease and refuses a lower one with
+/// [`StoreError::StaleFence`]: a holder that lost its lease cannot overwrite
+/// what its successor wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Fence {
+    /// The lease's name, for example `"discovery"`.
+    pub lease: String,
+    /// The fencing number the lease was granted with (monotonic per lease).
+    pub number: i64,
+}
+
+/// How a deal write is attributed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DealWrite<'fence> {
+    /// The task writing the deal.
+    pub source: DealSource,
+    /// The lease guarding the write; `None` for writes no lease guards (the embedded tier).
+    pub fence: Option<&'fence Fence>,
+    /// The time of the write: `last_seen_at`, and `first_seen_at` for a new deal.
+    pub now: UnixSeconds,
+}
+
+/// A stored deal: the analysed deal plus what the store knows about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredDeal {
+    /// The deal as analysed.
+    pub deal: AnalysedDeal,
+    /// When the deal was first stored; kept by every later upsert.
+    pub first_seen_at: UnixSeconds,
+    /// When the deal was last upserted.
+    pub last_seen_at: UnixSeconds,
+    /// Which task wrote it last.
+    pub source: DealSource,
+    /// The lease and fencing number of the last write, if a lease guarded it.
+    pub fence: Option<Fence>,
+}
+
+/// Checks `fence` against the highest number stored for its lease and records it.
+pub(crate) fn check_and_record_fence(
+    transaction: &Transaction<'_>,
+    path: &Path,
+    fence: &Fence,
+    now: UnixSeconds,
+) -> StoreResult<()> {
+    let stored: Option<i64> = transaction
+        .prepare_cached("SELECT fencing_number FROM fences WHERE lease = ?1")
+        .and_then(|mut statement| {
+            statement
+                .query_row([&fence.lease], |row| row.get(0))
+                .map(Some)
+                .or_else(|error| match error {
+                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                    other => Err(other),
+                })
+        })
+        .context(path, "reading the lease fence")?;
+    if let Some(stored) = stored
+        && stored > fence.number
+    {
+        return Err(StoreError::StaleFence {
+            lease: fence.lease.clone(),
+            given: fence.number,
+            stored,
+        });
+    }
+    transaction
+        .prepare_cached(
+            "INSERT INTO fences (lease, fencing_number, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (lease) DO UPDATE SET fencing_number = excluded.fencing_number,
+                                               updated_at = excluded.updated_at",
+        )
+        .and_then(|mut statement| statement.execute((&fence.lease, fence.number, now.0)))
+        .context(path, "recording the lease fence")?;
+    Ok(())
+}
+
+const UPSERT_DEAL: &str = r"
+INSERT INTO deals (
+    asin, title, brand, root_category, keepa_last_update_minute, analysed_at, refreshed_at,
+    buy_price_type, price_now, buy_shipping, seller_id, seller_is_fba, condition_code, seller_quality,
+    fba_fee, fba_fee_is_default, referral_fee_percent, referral_fee_is_default, tax, prep_fee,
+    inbound_shipping, all_in_cost, list_at, list_at_implausible, total_fees, profit, margin_percent,
+    roi_percent, min_listing_price, one_year_average, one_year_average_is_estimate, percent_down,
+    inferred_sales, inferred_sales_last_year, offer_drops, deal_trust_percent, price_trend,
+    new_offer_trend, used_offer_trend, sales_rank, drops_30, drops_90, drops_365, amazon_sells,
+    first_seen_at, last_seen_at, source, lease, fencing_number
+) VALUES (
+    :asin, :title, :brand, :root_category, :keepa_last_update_minute, :analysed_at, :refreshed_at,
+    :buy_price_type, :price_now, :buy_shipping, :seller_id, :seller_is_fba, :condition_code, :seller_quality,
+    :fba_fee, :fba_fee_is_default, :referral_fee_percent, :referral_fee_is_default, :tax, :prep_fee,
+    :inbound_shipping, :all_in_cost, :list_at, :list_at_implausible, :total_fees, :profit, :margin_percent,
+    :roi_percent, :min_listing_price, :one_year_average, :one_year_average_is_estimate, :percent_down,
+    :inferred_sales, :inferred_sales_last_year, :offer_drops, :deal_trust_percent, :price_trend,
+    :new_offer_trend, :used_offer_trend, :sales_rank, :drops_30, :drops_90, :drops_365, :amazon_sells,
+    :now, :now, :source, :lease, :fencing_number
+)
+ON CONFLICT (asin) DO UPDATE SET
+    title = excluded.title, brand = excluded.brand, root_category = excluded.root_category,
+    keepa_last_update_minute = excluded.keepa_last_update_minute, analysed_at = excluded.analysed_at,
+    refreshed_at = excluded.refreshed_at, buy_price_type = excluded.buy_price_type,
+    price_now = excluded.price_now, buy_shipping = excluded.buy_shipping, seller_id = excluded.seller_id,
+    seller_is_fba = excluded.seller_is_fba, condition_code = excluded.condition_code,
+    seller_quality = excluded.seller_quality, fba_fee = excluded.fba_fee,
+    fba_fee_is_default = excluded.fba_fee_is_default, referral_fee_percent = excluded.referral_fee_percent,
+    referral_fee_is_default = excluded.referral_fee_is_default, tax = excluded.tax,
+    prep_fee = excluded.prep_fee, inbound_shipping = excluded.inbound_shipping,
+    all_in_cost = excluded.all_in_cost, list_at = excluded.list_at,
+    list_at_implausible = excluded.list_at_implausible, total_fees = excluded.total_fees,
+    profit = excluded.profit, margin_percent = excluded.margin_percent, roi_percent = excluded.roi_percent,
+    min_listing_price = excluded.min_listing_price, one_year_average = excluded.one_year_average,
+    one_year_average_is_estimate = excluded.one_year_average_is_estimate,
+    percent_down = excluded.percent_down, inferred_sales = excluded.inferred_sales,
+    inferred_sales_last_year = excluded.inferred_sales_last_year, offer_drops = excluded.offer_drops,
+    deal_trust_percent = excluded.deal_trust_percent, price_trend = excluded.price_trend,
+    new_offer_trend = excluded.new_offer_trend, used_offer_trend = excluded.used_offer_trend,
+    sales_rank = excluded.sales_rank, drops_30 = excluded.drops_30, drops_90 = excluded.drops_90,
+    drops_365 = excluded.drops_365, amazon_sells = excluded.amazon_sells,
+    last_seen_at = excluded.last_seen_at, source = excluded.source, lease = excluded.lease,
+    fencing_number = excluded.fencing_number
+";
+
+/// The columns [`stored_deal_from_row`] reads, in order, for `SELECT` lists.
+pub(crate) const DEAL_COLUMNS: &str = "asin, title, brand, root_category, keepa_last_update_minute, \
+    analysed_at, refreshed_at, buy_price_type, price_now, buy_shipping, seller_id, seller_is_fba, \
+    condition_code, seller_quality, fba_fee, fba_fee_is_default, referral_fee_percent, \
+    referral_fee_is_default, tax, prep_fee, inbound_shipping, all_in_cost, list_at, \
+    list_at_implausible, total_fees, profit, margin_percent, roi_percent, min_listing_price, \
+    one_year_average, one_year_average_is_estimate, percent_down, inferred_sales, \
+    inferred_sales_last_year, offer_drops, deal_trust_percent, price_trend, new_offer_trend, \
+    used_offer_trend, sales_rank, drops_30, drops_90, drops_365, amazon_sells, first_seen_at, \
+    last_seen_at, source, lease, fencing_number";
+
+/// Keepa's numeric code for a condition, the inverse of
+/// [`OfferCondition::from_keepa_code`] (Collectible is stored as 7).
+pub fn condition_code(condition: OfferCondition) -> i64 {
+    match condition {
+        OfferCondition::New => 1,
+        OfferCondition::UsedLikeNew => 2,
+        OfferCondition::UsedVeryGood => 3,
+        OfferCondition::UsedGood => 4,
+        OfferCondition::UsedAcceptable => 5,
+        OfferCondition::Refurbished => 6,
+        OfferCondition::Collectible => 7,
+        OfferCondition::Rental => 11,
+        OfferCondition::Other(code) => i64::from(code),
+    }
+}
+
+fn trend_from_code(code: Option<String>) -> Result<Option<Trend>, String> {
+    match code.as_deref() {
+        None => Ok(None),
+        Some("up") => Ok(Some(Trend::Up)),
+        Some("flat") => Ok(Some(Trend::Flat)),
+        Some("down") => Ok(Some(Trend::Down)),
+        Some(other) => Err(format!("unknown trend {other:?}")),
+    }
+}
+
+/// SQLite stores NaN as NULL; store every non-finite percentage as unknown explicitly.
+fn finite(value: Option<f64>) -> Option<f64> {
+    value.filter(|number| number.is_finite())
+}
+
+/// Upserts one deal in its own transaction (see [`Writer::upsert_deal`]).
+pub(crate) fn upsert_deal(
+    writer: &mut Writer,
+    deal: &AnalysedDeal,
+    write: DealWrite<'_>,
+) -> StoreResult<()> {
+    writer.write("upserting a deal", |transaction, path| {
+        if let Some(fence) = write.fence {
+            check_and_record_fence(transaction, path, fence, write.now)?;
+        }
+        let mut statement = transaction
+            .prepare_cached(UPSERT_DEAL)
+            .context(path, "preparing the deal upsert")?;
+        statement
+            .execute(named_params! {
+                ":asin": deal.asin.as_str(),
+                ":title": deal.title,
+                ":brand": deal.brand,
+                ":root_category": deal.root_category.and_then(|category| i64::try_from(category).ok()),
+                ":keepa_last_update_minute": deal.keepa_last_update.map(|minute| minute.0),
+                ":analysed_at": deal.analysed_at.0,
+                ":refreshed_at": deal.refreshed_at.0,
+                ":buy_price_type": deal.buy_price_type.0,
+                ":price_now": deal.price_now.0,
+                ":buy_shipping": deal.buy_shipping.0,
+                ":seller_id": deal.seller_id,
+                ":seller_is_fba": deal.seller_is_fba,
+                ":condition_code": deal.condition.map(condition_code),
+                ":seller_quality": finite(deal.seller_quality),
+                ":fba_fee": deal.fba_fee.0,
+                ":fba_fee_is_default": deal.fba_fee_is_default,
+                ":referral_fee_percent": if deal.referral_fee_percent.is_finite() { deal.referral_fee_percent } else { 0.0 },
+                ":referral_fee_is_default": deal.referral_fee_is_default,
+                ":tax": deal.tax.0,
+                ":prep_fee": deal.prep_fee.0,
+                ":inbound_shipping": deal.inbound_shipping.0,
+                ":all_in_cost": deal.all_in_cost.0,
+                ":list_at": deal.list_at.map(|cents| cents.0),
+                ":list_at_implausible": deal.list_at_implausible,
+                ":total_fees": deal.total_fees.map(|cents| cents.0),
+                ":profit": deal.profit.map(|cents| cents.0),
+                ":margin_percent": finite(deal.margin_percent),
+                ":roi_percent": finite(deal.roi_percent),
+                ":min_listing_price": deal.min_listing_price.map(|cents| cents.0),
+                ":one_year_average": deal.one_year_average.map(|cents| cents.0),
+                ":one_year_average_is_estimate": deal.one_year_average_is_estimate,
+                ":percent_down": finite(deal.percent_down),
+                ":inferred_sales": deal.inferred_sales,
+                ":inferred_sales_last_year": deal.inferred_sales_last_year,
+                ":offer_drops": deal.offer_drops,
+                ":deal_trust_percent": finite(deal.deal_trust_percent),
+                ":price_trend": deal.price_trend.map(Trend::as_str),
+                ":new_offer_trend": deal.new_offer_trend.map(Trend::as_str),
+                ":used_offer_trend": deal.used_offer_trend.map(Trend::as_str),
+                ":sales_rank": deal.sales_rank,
+                ":drops_30": deal.drops_30,
+                ":drops_90": deal.drops_90,
+                ":drops_365": deal.drops_365,
+                ":amazon_sells": deal.amazon_sells,
+                ":now": write.now.0,
+                ":source": write.source.as_str(),
+                ":lease": write.fence.map(|fence| fence.lease.as_str()),
+                ":fencing_number": write.fence.map(|fence| fence.number),
+            })
+            .context(path, "upserting a deal")?;
+        // A stored deal is no longer a rejection or a failing ASIN.
+        transaction
+            .prepare_cached("DELETE FROM rejections WHERE asin = ?1")
+            .and_then(|mut statement| statement.execute([deal.asin.as_str()]))
+            .context(path, "clearing the deal's rejection")?;
+        transaction
+            .prepare_cached("DELETE FROM quarantine WHERE asin = ?1")
+            .and_then(|mut statement| statement.execute([deal.asin.as_str()]))
+            .context(path, "clearing the deal's failures")?;
+        Ok(())
+    })
+}
+
+/// Reads a row selected with [`DEAL_COLUMNS`].
+pub(crate) fn stored_deal_from_row(row: &Row<'_>) -> rusqlite::Result<Result<StoredDeal, String>> {
+    let asin_text: String = row.get(0)?;
+    let Ok(asin) = asin_text.parse::<Asin>() else {
+        return Ok(Err(format!("deals.asin {asin_text:?} is not an asin")));
+    };
+    let cents = |index: usize| -> rusqlite::Result<Option<Cents>> {
+        Ok(row.get::<_, Option<i64>>(index)?.map(Cents))
+    };
+    let required_cents = |index: usize| -> rusqlite::Result<Cents> { Ok(Cents(row.get(index)?)) };
+    let trends = (
+        trend_from_code(row.get(36)?),
+        trend_from_code(row.get(37)?),
+        trend_from_code(row.get(38)?),
+    );
+    let (Ok(price_trend), Ok(new_offer_trend), Ok(used_offer_trend)) = trends else {
+        return Ok(Err(format!("deals.*_trend of {asin} holds an unknown trend")));
+    };
+    let source_code: String = row.get(46)?;
+    let Some(source) = DealSource::from_code(&source_code) else {
+        return Ok(Err(format!("deals.source {source_code:?} of {asin} is unknown")));
+    };
+    let lease: Option<String> = row.get(47)?;
+    let fencing_number: Option<i64> = row.get(48)?;
+    let deal = AnalysedDeal {
+        asin,
+        title: row.get(1)?,
+        brand: row.get(2)?,
+        root_category: row
+            .get::<_, Option<i64>>(3)?
+            .and_then(|category| u64::try_from(category).ok()),
+        keepa_last_update: row.get::<_, Option<i32>>(4)?.map(KeepaMinute),
+        analysed_at: UnixSeconds(row.get(5)?),
+        refreshed_at: UnixSeconds(row.get(6)?),
+        buy_price_type: PriceType(row.get(7)?),
+        price_now: required_cents(8)?,
+        buy_shipping: required_cents(9)?,
+        seller_id: row.get(10)?,
+        seller_is_fba: row.get(11)?,
+        condition: row
+            .get::<_, Option<i64>>(12)?
+            .map(OfferCondition::from_keepa_code),
+        seller_quality: row.get(13)?,
+        fba_fee: required_cents(14)?,
+        fba_fee_is_default: row.get(15)?,
+        referral_fee_percent: row.get(16)?,
+        referral_fee_is_default: row.get(17)?,
+        tax: required_cents(18)?,
+        prep_fee: required_cents(19)?,
+        inbound_shipping: required_cents(20)?,
+        all_in_cost: required_cents(21)?,
+        list_at: cents(22)?,
+        list_at_implausible: row.get(23)?,
+        total_fees: cents(24)?,
+        profit: cents(25)?,
+        margin_percent: row.get(26)?,
+        roi_percent: row.get(27)?,
+        min_listing_price: cents(28)?,
+        one_year_average: cents(29)?,
+        one_year_average_is_estimate: row.get(30)?,
+        percent_down: row.get(31)?,
+        inferred_sales: row.get(32)?,
+        inferred_sales_last_year: row.get(33)?,
+        offer_drops: row.get(34)?,
+        deal_trust_percent: row.get(35)?,
+        price_trend,
+        new_offer_trend,
+        used_offer_trend,
+        sales_rank: row.get(39)?,
+        drops_30: row.get(40)?,
+        drops_90: row.get(41)?,
+        drops_365: row.get(42)?,
+        amazon_sells: row.get(43)?,
+    };
+    Ok(Ok(StoredDeal {
+        deal,
+        first_seen_at: UnixSeconds(row.get(44)?),
+        last_seen_at: UnixSeconds(row.get(45)?),
+        source,
+        fence: lease
+            .zip(fencing_number)
+            .map(|(lease, number)| Fence { lease, number }),
+    }))
+}
+
+/// Collects rows selected with [`DEAL_COLUMNS`], classifying every failure.
+pub(crate) fn collect_deals(
+    path: &Path,
+    rows: rusqlite::MappedRows<
+        '_,
+        impl FnMut(&Row<'_>) -> rusqlite::Result<Result<StoredDeal, String>>,
+    >,
+) -> StoreResult<Vec<StoredDeal>> {
+    let mut deals = Vec::new();
+    for row in rows {
+        let deal = row
+            .context(path, "reading a deal")?
+            .map_err(|detail| StoreError::InvalidStoredValue {
+                path: path.to_path_buf(),
+                detail,
+            })?;
+        deals.push(deal);
+    }
+    Ok(deals)
+}

@@ -1,0 +1,200 @@
+//! The schema, as an ordered list of migrations tracked by `PRAGMA user_version`.
+//!
+//! Migration `n` (1-based) moves a database from version `n − 1` to `n`. A new
+//! database runs them all; an older one runs the missing ones, each in one
+//! `BEGIN IMMEDIATE` transaction together with its `user_version` bump, so a
+//! crash mid-migration leaves the previous version intact. A database newer
+//! than [`SCHEMA_VERSION`] is refused, never downgraded. Migrations are
+//! append-only: never edit one that has shipped.
+//!
+//! Types: money is INTEGER cents, instants are INTEGER Unix seconds (Keepa
+//! minutes where the column name says so), percentages are REAL, booleans are
+//! INTEGER 0/1. Tables are `STRICT`, so SQLite itself refuses a wrongly typed
+//! value. Indexes are explained next to their definitions.
+
+use std::path::Path;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::error::{ResultExt, StoreError, StoreResult};
+
+/// Version 1: deals, rejections, quarantine, pipeline state, lease fences.
+const MIGRATION_1: &str = r"
+CREATE TABLE deals (
+    asin                         TEXT    NOT NULL PRIMARY KEY CHECK (length(asin) = 10),
+    title                        TEXT    NOT NULL,
+    brand                        TEXT,
+    root_category                INTEGER,
+    keepa_last_update_minute     INTEGER,
+    analysed_at                  INTEGER NOT NULL,
+    refreshed_at                 INTEGER NOT NULL,
+    buy_price_type               INTEGER NOT NULL,
+    price_now                    INTEGER NOT NULL,
+    buy_shipping                 INTEGER NOT NULL,
+    seller_id                    TEXT,
+    seller_is_fba                INTEGER CHECK (seller_is_fba IN (0, 1)),
+    condition_code               INTEGER,
+    seller_quality               REAL,
+    fba_fee                      INTEGER NOT NULL,
+    fba_fee_is_default           INTEGER NOT NULL CHECK (fba_fee_is_default IN (0, 1)),
+    referral_fee_percent         REAL    NOT NULL,
+    referral_fee_is_default      INTEGER NOT NULL CHECK (referral_fee_is_default IN (0, 1)),
+    tax                          INTEGER NOT NULL,
+    prep_fee                     INTEGER NOT NULL,
+    inbound_shipping             INTEGER NOT NULL,
+    all_in_cost                  INTEGER NOT NULL,
+    list_at                      INTEGER,
+    list_at_implausible          INTEGER NOT NULL CHECK (list_at_implausible IN (0, 1)),
+    total_fees                   INTEGER,
+    profit                       INTEGER,
+    margin_percent               REAL,
+    roi_percent                  REAL,
+    min_listing_price            INTEGER,
+    one_year_average             INTEGER,
+    one_year_average_is_estimate INTEGER NOT NULL CHECK (one_year_average_is_estimate IN (0, 1)),
+    percent_down                 REAL,
+    inferred_sales               INTEGER NOT NULL,
+    inferred_sales_last_year     INTEGER NOT NULL,
+    offer_drops                  INTEGER NOT NULL,
+    deal_trust_percent           REAL,
+    price_trend                  TEXT CHECK (price_trend IN ('up', 'flat', 'down')),
+    new_offer_trend              TEXT CHECK (new_offer_trend IN ('up', 'flat', 'down')),
+    used_offer_trend             TEXT CHECK (used_offer_trend IN ('up', 'flat', 'down')),
+    sales_rank                   INTEGER,
+    drops_30                     INTEGER,
+    drops_90                     INTEGER,
+    drops_365                    INTEGER,
+    amazon_sells                 INTEGER NOT NULL CHECK (amazon_sells IN (0, 1)),
+    first_seen_at                INTEGER NOT NULL,
+    last_seen_at                 INTEGER NOT NULL,
+    source                       TEXT    NOT NULL CHECK (source IN ('discovery', 'analysis', 'refresh', 'rescue')),
+    lease                        TEXT,
+    fencing_number               INTEGER
+) STRICT;
+
+-- Freshness: stale rescue (oldest first), the janitor and the age buckets all
+-- range-scan last_seen_at.
+CREATE INDEX deals_by_last_seen ON deals (last_seen_at);
+
+CREATE TABLE rejections (
+    asin                     TEXT    NOT NULL PRIMARY KEY CHECK (length(asin) = 10),
+    reason                   TEXT    NOT NULL,
+    rejected_at              INTEGER NOT NULL,
+    keepa_last_update_minute INTEGER
+) STRICT;
+
+CREATE TABLE quarantine (
+    asin            TEXT    NOT NULL PRIMARY KEY CHECK (length(asin) = 10),
+    attempts        INTEGER NOT NULL CHECK (attempts > 0),
+    last_error      TEXT    NOT NULL,
+    first_failed_at INTEGER NOT NULL,
+    last_failed_at  INTEGER NOT NULL,
+    quarantined_at  INTEGER
+) STRICT;
+
+CREATE TABLE watermark (
+    id           INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+    keepa_minute INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE pipeline_state (
+    key        TEXT    NOT NULL PRIMARY KEY,
+    value      TEXT    NOT NULL,
+    updated_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE fences (
+    lease          TEXT    NOT NULL PRIMARY KEY,
+    fencing_number INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL
+) STRICT;
+";
+
+/// Version 2: event counters and the indexes behind the API query.
+///
+/// The API indexes are partial on the validity gate, which every API query
+/// carries verbatim (`profit > 0 AND list_at > 0 AND one_year_average > 0`),
+/// so they hold only the rows the API can show. What `EXPLAIN QUERY PLAN`
+/// showed at 100,000 deals (see `tests/it/query_plans.rs`, which keeps it true):
+/// - without them, every page was `SCAN deals` + `USE TEMP B-TREE FOR ORDER BY`;
+/// - with `(sort column, asin)` the default `profit DESC` page becomes
+///   `SCAN deals USING INDEX deals_valid_by_profit` with no temp b-tree, and
+///   stops after `limit` rows when the filters are not selective;
+/// - the count query becomes `SCAN deals USING COVERING INDEX deals_valid_filters`
+///   (or `SEARCH … (profit>?)` when `profit_gte` is set): the index holds every
+///   numeric filter column, so counting never touches the wide table rows. A
+///   keyword filter needs the title and falls back to scanning the table.
+const MIGRATION_2: &str = r"
+CREATE TABLE event_counts (
+    kind        TEXT    NOT NULL CHECK (kind IN ('error', 'rejection')),
+    label       TEXT    NOT NULL,
+    unix_minute INTEGER NOT NULL,
+    count       INTEGER NOT NULL CHECK (count > 0),
+    PRIMARY KEY (kind, label, unix_minute)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX event_counts_by_minute ON event_counts (unix_minute);
+
+CREATE INDEX deals_valid_filters ON deals (
+    profit, roi_percent, percent_down, drops_30, sales_rank, deal_trust_percent,
+    seller_quality, amazon_sells, condition_code, list_at, one_year_average
+) WHERE profit > 0 AND list_at > 0 AND one_year_average > 0;
+CREATE INDEX deals_valid_by_profit ON deals (profit, asin)
+    WHERE profit > 0 AND list_at > 0 AND one_year_average > 0;
+CREATE INDEX deals_valid_by_roi ON deals (roi_percent, asin)
+    WHERE profit > 0 AND list_at > 0 AND one_year_average > 0;
+CREATE INDEX deals_valid_by_percent_down ON deals (percent_down, asin)
+    WHERE profit > 0 AND list_at > 0 AND one_year_average > 0;
+CREATE INDEX deals_valid_by_sales_rank ON deals (sales_rank, asin)
+    WHERE profit > 0 AND list_at > 0 AND one_year_average > 0;
+CREATE INDEX deals_valid_by_last_seen ON deals (last_seen_at, asin)
+    WHERE profit > 0 AND list_at > 0 AND one_year_average > 0;
+";
+
+/// The migrations in order; index `i` holds migration `i + 1`.
+const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2];
+
+/// The schema version this build creates and understands.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Reads `PRAGMA user_version`.
+pub(crate) fn schema_version(connection: &Connection, path: &Path) -> StoreResult<i64> {
+    connection
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .context(path, "reading the schema version")
+}
+
+/// Brings the database to [`SCHEMA_VERSION`], refusing a newer one.
+pub(crate) fn migrate(connection: &mut Connection, path: &Path) -> StoreResult<()> {
+    migrate_to(connection, path, SCHEMA_VERSION)
+}
+
+/// Brings the database to `target` (≤ [`SCHEMA_VERSION`]); tests use it to build old databases.
+pub(crate) fn migrate_to(connection: &mut Connection, path: &Path, target: i64) -> StoreResult<()> {
+    loop {
+        let transaction = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .context(path, "starting a migration")?;
+        // Read the version inside the write transaction: two processes opening
+        // the same old file cannot both run a migration.
+        let found = schema_version(&transaction, path)?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                path: path.to_path_buf(),
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if found >= target {
+            return Ok(());
+        }
+        let next_migration = MIGRATIONS[usize::try_from(found).unwrap_or(0)];
+        transaction
+            .execute_batch(next_migration)
+            .context(path, "running a schema migration")?;
+        transaction
+            .pragma_update(None, "user_version", found + 1)
+            .context(path, "recording the schema version")?;
+        transaction.commit().context(path, "committing a migration")?;
+    }
+}

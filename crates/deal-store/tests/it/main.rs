@@ -1,0 +1,13 @@
+//! Integration tests of deal-store: one binary, one module per feature.
+
+mod acceptance;
+mod bad_input;
+mod concurrency;
+mod crash;
+mod facade;
+mod filters;
+mod migrations;
+mod query_plans;
+mod state;
+mod support;
+mod upserts;

@@ -1,0 +1,56 @@
+//! Keeps the index choices of `schema.rs` true: the plans SQLite picks for the
+//! API queries use the partial indexes rather than scanning and sorting the table.
+
+use deal_store::{DealFilter, DealQuery, SortColumn, SortOrder};
+use keepa_model::Cents;
+
+use crate::support::{NOW, analysis_at, temp_writer, valid_deal};
+
+fn plans(query: &DealQuery) -> (String, String) {
+    let (_directory, mut writer) = temp_writer();
+    for index in 0..50 {
+        writer.upsert_deal(&valid_deal(index), analysis_at(NOW)).unwrap();
+    }
+    let (page, count) = writer.reader().explain_query_plan(query).unwrap();
+    (page.join(" | "), count.join(" | "))
+}
+
+#[test]
+fn the_default_page_walks_the_profit_index_without_sorting() {
+    let (page, count) = plans(&DealQuery::default());
+    eprintln!("page: {page}\ncount: {count}");
+    assert!(page.contains("deals_valid_by_profit"), "{page}");
+    assert!(!page.contains("TEMP B-TREE"), "{page}");
+    assert!(count.contains("COVERING INDEX deals_valid_filters"), "{count}");
+}
+
+#[test]
+fn sorted_and_filtered_pages_use_a_partial_index() {
+    for (sort, order) in [
+        (SortColumn::Roi, SortOrder::Descending),
+        (SortColumn::PercentDown, SortOrder::Descending),
+        (SortColumn::SalesRank, SortOrder::Descending),
+    ] {
+        let query = DealQuery {
+            sort,
+            order,
+            filter: DealFilter {
+                roi_gte: Some(10.0),
+                hide_amazon: true,
+                ..DealFilter::default()
+            },
+            ..DealQuery::default()
+        };
+        let (page, _) = plans(&query);
+        eprintln!("{sort:?} {order:?}: {page}");
+        assert!(page.contains("USING INDEX deals_valid_by"), "{sort:?}: {page}");
+    }
+    let (_, count) = plans(&DealQuery {
+        filter: DealFilter {
+            profit_gte: Some(Cents(1_000)),
+            ..DealFilter::default()
+        },
+        ..DealQuery::default()
+    });
+    assert!(count.contains("deals_valid_filters"), "{count}");
+}
