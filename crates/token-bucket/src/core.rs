@@ -10,7 +10,7 @@
 //! The arithmetic is integer milli-tokens and integer milliseconds, and every division is a
 //! floor division, so the Lua mirror can reproduce it exactly.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use crate::tokens::{Lane, Tokens};
 
@@ -249,7 +249,9 @@ pub struct Core {
     next_refill_ms: i64,
     last_server_timestamp_ms: i64,
     next_id: u64,
-    reservations: BTreeMap<ReservationId, Reservation>,
+    /// In admission order. A vector rather than a map: a bucket has tens of requests in flight
+    /// at most, and reusing the vector's allocation keeps acquire and settle allocation-free.
+    reservations: Vec<(ReservationId, Reservation)>,
     waiters: [VecDeque<Waiter>; 2],
     counters: Counters,
 }
@@ -266,7 +268,7 @@ impl Core {
             next_refill_ms: 0,
             last_server_timestamp_ms: i64::MIN,
             next_id: 1,
-            reservations: BTreeMap::new(),
+            reservations: Vec::new(),
             waiters: [VecDeque::new(), VecDeque::new()],
             counters: Counters::default(),
         }
@@ -303,9 +305,15 @@ impl Core {
             self.balance = refilled;
             self.next_refill_ms += ticks * REFILL_PERIOD_MS;
         }
-        let n_before = self.reservations.len();
-        self.reservations.retain(|_, r| r.expires_ms > now_ms);
-        self.counters.expired_reservations += (n_before - self.reservations.len()) as u64;
+        if self
+            .reservations
+            .iter()
+            .any(|(_, r)| r.expires_ms <= now_ms)
+        {
+            let n_before = self.reservations.len();
+            self.reservations.retain(|(_, r)| r.expires_ms > now_ms);
+            self.counters.expired_reservations += (n_before - self.reservations.len()) as u64;
+        }
         for queue in &mut self.waiters {
             let n_before = queue.len();
             queue.retain(|w| w.expires_ms > now_ms);
@@ -348,7 +356,7 @@ impl Core {
                 self.waiters[lane.index()].remove(index);
             }
             let reservation = ReservationId(self.take_id());
-            self.reservations.insert(
+            self.reservations.push((
                 reservation,
                 Reservation {
                     lane,
@@ -356,7 +364,7 @@ impl Core {
                     expires_ms: now_ms + self.policy.reservation_ttl_ms,
                     subtracted_at_ms: None,
                 },
-            );
+            ));
             self.balance = self.balance - request.cost;
             self.counters.granted = self.counters.granted + request.cost;
             self.counters.admitted[lane.index()] += 1;
@@ -399,7 +407,7 @@ impl Core {
     /// Returns an unused reservation's whole estimate: the request was never sent.
     pub fn release(&mut self, now_ms: i64, reservation: ReservationId) -> SettleOutcome {
         self.tick(now_ms);
-        match self.reservations.get(&reservation) {
+        match self.reservation(reservation) {
             Some(r) => {
                 let cost = r.cost;
                 self.settle_ticked(reservation, Tokens::ZERO);
@@ -439,8 +447,7 @@ impl Core {
             let double_counted = envelope.refill_rate > 0
                 && stale
                 && self
-                    .reservations
-                    .get(&reservation)
+                    .reservation(reservation)
                     .and_then(|r| r.subtracted_at_ms)
                     .is_some_and(|at| at > envelope.server_timestamp_ms);
             let actual = Tokens::from_whole(envelope.tokens_consumed);
@@ -464,7 +471,7 @@ impl Core {
         };
         self.counters.drift = self.counters.drift + drift;
         self.balance = authoritative;
-        for reservation in self.reservations.values_mut() {
+        for (_, reservation) in &mut self.reservations {
             reservation.subtracted_at_ms = Some(envelope.server_timestamp_ms);
         }
         self.refill_rate = envelope.refill_rate;
@@ -530,7 +537,11 @@ impl Core {
     }
 
     fn settle_ticked(&mut self, reservation: ReservationId, actual: Tokens) -> SettleOutcome {
-        match self.reservations.remove(&reservation) {
+        let index = self
+            .reservations
+            .iter()
+            .position(|(id, _)| *id == reservation);
+        match index.map(|index| self.reservations.remove(index).1) {
             Some(r) => {
                 let refund = r.cost - actual;
                 // Keepa's balance never exceeds the cap: a refund of an overestimate that
@@ -549,10 +560,17 @@ impl Core {
         }
     }
 
+    fn reservation(&self, reservation: ReservationId) -> Option<&Reservation> {
+        self.reservations
+            .iter()
+            .find(|(id, _)| *id == reservation)
+            .map(|(_, r)| r)
+    }
+
     fn in_flight(&self) -> Tokens {
         self.reservations
-            .values()
-            .fold(Tokens::ZERO, |sum, r| sum + r.cost)
+            .iter()
+            .fold(Tokens::ZERO, |sum, (_, r)| sum + r.cost)
     }
 
     fn take_id(&mut self) -> u64 {
@@ -563,6 +581,6 @@ impl Core {
 
     /// The lane of an in-flight reservation, if it is still in flight.
     pub fn reservation_lane(&self, reservation: ReservationId) -> Option<Lane> {
-        self.reservations.get(&reservation).map(|r| r.lane)
+        self.reservation(reservation).map(|r| r.lane)
     }
 }

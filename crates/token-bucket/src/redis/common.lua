@@ -177,6 +177,15 @@ local function maximum_cost(state, lane)
   return cap(state) - policy.urgent_reserve
 end
 
+local function any_expired(entries)
+  for _, entry in ipairs(entries) do
+    if entry.expires_ms <= now then
+      return true
+    end
+  end
+  return false
+end
+
 local function tick(state)
   if state.synced and state.refill_rate > 0 and now >= state.next_refill_ms then
     local ticks = floor_div(now - state.next_refill_ms, REFILL_PERIOD_MS) + 1
@@ -187,23 +196,29 @@ local function tick(state)
     state.balance = refilled
     state.next_refill_ms = state.next_refill_ms + ticks * REFILL_PERIOD_MS
   end
-  local kept = {}
-  for _, r in ipairs(state.reservations) do
-    if r.expires_ms > now then
-      kept[#kept + 1] = r
-    end
-  end
-  state.counters[EXPIRED_RESERVATIONS] = state.counters[EXPIRED_RESERVATIONS] + (#state.reservations - #kept)
-  state.reservations = kept
-  for lane = URGENT, BULK do
-    local queue, kept_waiters = state.waiters[lane], {}
-    for _, w in ipairs(queue) do
-      if w.expires_ms > now then
-        kept_waiters[#kept_waiters + 1] = w
+  -- Tables are rebuilt only when something expired: allocation is most of a script's cost.
+  if any_expired(state.reservations) then
+    local kept = {}
+    for _, r in ipairs(state.reservations) do
+      if r.expires_ms > now then
+        kept[#kept + 1] = r
       end
     end
-    state.counters[EXPIRED_WAITERS] = state.counters[EXPIRED_WAITERS] + (#queue - #kept_waiters)
-    state.waiters[lane] = kept_waiters
+    state.counters[EXPIRED_RESERVATIONS] = state.counters[EXPIRED_RESERVATIONS] + (#state.reservations - #kept)
+    state.reservations = kept
+  end
+  for lane = URGENT, BULK do
+    local queue = state.waiters[lane]
+    if any_expired(queue) then
+      local kept_waiters = {}
+      for _, w in ipairs(queue) do
+        if w.expires_ms > now then
+          kept_waiters[#kept_waiters + 1] = w
+        end
+      end
+      state.counters[EXPIRED_WAITERS] = state.counters[EXPIRED_WAITERS] + (#queue - #kept_waiters)
+      state.waiters[lane] = kept_waiters
+    end
   end
 end
 
