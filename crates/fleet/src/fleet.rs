@@ -180,7 +180,7 @@ impl Fleet {
 
     /// The fleet tier from a Redis URL: builds a small pool with 5 s connect and wait timeouts
     /// and names the endpoint (without credentials) in errors. `config.endpoint` is replaced.
-    /// Must be called inside a tokio runtime's context only when used (the pool connects lazily).
+    /// The pool connects lazily, on the first operation, inside the caller's tokio runtime.
     pub fn connect(redis_url: &str, mut config: FleetConfig) -> Result<Fleet> {
         config.endpoint = RedisEndpoint::from_url(redis_url)?;
         let timeout = Some(Duration::from_secs(5));

@@ -190,3 +190,47 @@ async fn a_lease_without_a_ttl_is_refused() {
         );
     }
 }
+
+#[tokio::test]
+async fn with_the_servers_clock_leases_expire_by_redis_time() {
+    let fleet = fleet::Fleet::connect(
+        &testkit::redis_url(),
+        fleet::FleetConfig::with_prefix(&testkit::unique_prefix("lease_server_time")),
+    )
+    .unwrap();
+    let before = fleet.now_ms().await.unwrap();
+    let held = fleet
+        .acquire_lease("discovery", TTL)
+        .await
+        .unwrap()
+        .unwrap();
+    let after = fleet.now_ms().await.unwrap();
+    assert!((before + 30_000..=after + 30_000).contains(&held.expires_at_ms()));
+    let other = fleet.with_instance(InstanceId::new("host-b", 2));
+    assert!(
+        other
+            .acquire_lease("discovery", TTL)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(fleet.renew(&held).await.unwrap());
+    assert!(fleet.release(&held).await.unwrap());
+    // A one-millisecond lease has expired by the server's next TIME reading at the latest one
+    // millisecond later; the script compares against TIME, so taking it over needs no sleep
+    // beyond what the round trips take. Retrying is bounded.
+    let short = fleet
+        .acquire_lease("short", Duration::from_millis(1))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut taken = None;
+    for _ in 0..1_000 {
+        taken = other.acquire_lease("short", TTL).await.unwrap();
+        if taken.is_some() {
+            break;
+        }
+    }
+    assert_eq!(taken.unwrap().fencing(), short.fencing() + 1);
+    clean_up(&fleet).await;
+}
