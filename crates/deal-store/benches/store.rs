@@ -50,9 +50,15 @@ fn deal(index: u32) -> AnalysedDeal {
     let all_in_cost = price_now + 900;
     let total_fees = list_at * 15 / 100 + 550;
     let profit = list_at - all_in_cost - total_fees;
-    let one_year_average = (mix(index, 3) % 10 != 0).then_some(list_at + 300);
+    let one_year_average = (!mix(index, 3).is_multiple_of(10)).then_some(list_at + 300);
     let percent = |salt: u32| (mix(index, salt) % 10_000) as f64 / 100.0;
-    let words = ["blue widget", "red gadget", "green gizmo", "paperback novel", "garden hose"];
+    let words = [
+        "blue widget",
+        "red gadget",
+        "green gizmo",
+        "paperback novel",
+        "garden hose",
+    ];
     AnalysedDeal {
         asin: asin(index),
         title: format!("{} {index}", words[(mix(index, 4) % 5) as usize]),
@@ -65,7 +71,7 @@ fn deal(index: u32) -> AnalysedDeal {
         price_now: Cents(price_now),
         buy_shipping: Cents(399),
         seller_id: Some("A1SELLER".to_owned()),
-        seller_is_fba: Some(mix(index, 6) % 2 == 0),
+        seller_is_fba: Some(mix(index, 6).is_multiple_of(2)),
         condition: Some(
             [
                 OfferCondition::UsedLikeNew,
@@ -97,15 +103,16 @@ fn deal(index: u32) -> AnalysedDeal {
         inferred_sales: 12,
         inferred_sales_last_year: 5,
         offer_drops: 20,
-        deal_trust_percent: (mix(index, 10) % 4 != 0).then(|| percent(11)),
+        deal_trust_percent: (!mix(index, 10).is_multiple_of(4)).then(|| percent(11)),
         price_trend: Some(Trend::Down),
         new_offer_trend: Some(Trend::Flat),
         used_offer_trend: None,
-        sales_rank: (mix(index, 12) % 8 != 0).then(|| (mix(index, 13) % 2_000_000) as i64),
+        sales_rank: (!mix(index, 12).is_multiple_of(8))
+            .then(|| (mix(index, 13) % 2_000_000) as i64),
         drops_30: Some((mix(index, 14) % 30) as i32),
         drops_90: Some(20),
         drops_365: Some(70),
-        amazon_sells: mix(index, 15) % 5 == 0,
+        amazon_sells: mix(index, 15).is_multiple_of(5),
     }
 }
 
@@ -186,7 +193,9 @@ fn raw_insert(connection: &rusqlite::Connection, deal: &AnalysedDeal) {
         &None::<String>,
         &None::<i64>,
     ];
-    statement.execute(parameters.as_slice()).expect("raw insert");
+    statement
+        .execute(parameters.as_slice())
+        .expect("raw insert");
     connection.execute_batch("COMMIT").expect("commit");
 }
 
@@ -198,17 +207,20 @@ fn bench_upserts(directory: &Path) {
         .expect("raw schema");
     let raw = rusqlite::Connection::open(&raw_path).expect("raw connection");
     raw.pragma_update(None, "journal_mode", "WAL").expect("wal");
-    raw.pragma_update(None, "synchronous", "NORMAL").expect("synchronous");
-    raw.pragma_update(None, "foreign_keys", "ON").expect("foreign keys");
-    raw.busy_timeout(std::time::Duration::from_secs(5)).expect("busy timeout");
+    raw.pragma_update(None, "synchronous", "NORMAL")
+        .expect("synchronous");
+    raw.pragma_update(None, "foreign_keys", "ON")
+        .expect("foreign keys");
+    raw.busy_timeout(std::time::Duration::from_secs(5))
+        .expect("busy timeout");
     let mut next = 0_usize;
     let raw_measurement = benchkit::measure("raw_rusqlite_insert_per_transaction", || {
         raw_insert(&raw, benchkit::black_box(&rows[next % rows.len()]));
         next += 1;
     });
 
-    let mut writer = Writer::open(directory.join("store.sqlite"), StoreOptions::default())
-        .expect("store");
+    let mut writer =
+        Writer::open(directory.join("store.sqlite"), StoreOptions::default()).expect("store");
     let mut next = 0_usize;
     let store_measurement = benchkit::measure("store_upsert_deal", || {
         writer
@@ -308,13 +320,27 @@ fn bench_queries(directory: &Path) {
     let mut writer = Writer::open(&path, StoreOptions::default()).expect("store");
     eprintln!("filling {QUERY_DEALS} deals…");
     for index in 0..QUERY_DEALS {
-        writer.upsert_deal(&deal(index), write_at(NOW)).expect("fill");
+        writer
+            .upsert_deal(&deal(index), write_at(NOW))
+            .expect("fill");
     }
     let readers = Readers::open(&path, &StoreOptions::default()).expect("readers");
     let mix = query_mix();
     for query in &mix {
+        let start = Instant::now();
         let page = readers.query_deals(query).expect("query");
-        eprintln!("{:?}/{:?}: total {}", query.sort, query.order, page.total);
+        let elapsed = start.elapsed();
+        let (page_plan, count_plan) = readers
+            .with(|reader| reader.explain_query_plan(query))
+            .expect("plan");
+        eprintln!(
+            "{:?}/{:?}: total {} in {elapsed:?}\n  page: {}\n  count: {}",
+            query.sort,
+            query.order,
+            page.total,
+            page_plan.join(" | "),
+            count_plan.join(" | ")
+        );
     }
 
     let quiet = measure_query_mix("api_query_mix_without_writer", &readers, &mix);
@@ -366,6 +392,8 @@ fn mix_index(index: u32) -> u32 {
 
 fn main() {
     let directory = tempfile::tempdir().expect("a temporary directory");
-    bench_upserts(directory.path());
+    if std::env::var_os("DEAL_STORE_BENCH_QUERIES_ONLY").is_none() {
+        bench_upserts(directory.path());
+    }
     bench_queries(directory.path());
 }

@@ -46,9 +46,7 @@ pub(crate) fn increment_counter(
             "INSERT INTO event_counts (kind, label, unix_minute, count) VALUES (?1, ?2, ?3, 1)
              ON CONFLICT (kind, label, unix_minute) DO UPDATE SET count = count + 1",
         )
-        .and_then(|mut statement| {
-            statement.execute((kind.as_str(), label, now.0.div_euclid(60)))
-        })
+        .and_then(|mut statement| statement.execute((kind.as_str(), label, now.0.div_euclid(60))))
         .context(path, "counting an event")?;
     Ok(())
 }

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use deal_filters::{AnalysedDeal, Trend};
 use keepa_model::{Asin, Cents, KeepaMinute, OfferCondition, PriceType, UnixSeconds};
-use rusqlite::{Row, Transaction, named_params};
+use rusqlite::{Row, Transaction};
 
 use crate::connection::Writer;
 use crate::error::{ResultExt, StoreError, StoreResult};
@@ -140,14 +140,14 @@ INSERT INTO deals (
     new_offer_trend, used_offer_trend, sales_rank, drops_30, drops_90, drops_365, amazon_sells,
     first_seen_at, last_seen_at, source, lease, fencing_number
 ) VALUES (
-    :asin, :title, :brand, :root_category, :keepa_last_update_minute, :analysed_at, :refreshed_at,
-    :buy_price_type, :price_now, :buy_shipping, :seller_id, :seller_is_fba, :condition_code, :seller_quality,
-    :fba_fee, :fba_fee_is_default, :referral_fee_percent, :referral_fee_is_default, :tax, :prep_fee,
-    :inbound_shipping, :all_in_cost, :list_at, :list_at_implausible, :total_fees, :profit, :margin_percent,
-    :roi_percent, :min_listing_price, :one_year_average, :one_year_average_is_estimate, :percent_down,
-    :inferred_sales, :inferred_sales_last_year, :offer_drops, :deal_trust_percent, :price_trend,
-    :new_offer_trend, :used_offer_trend, :sales_rank, :drops_30, :drops_90, :drops_365, :amazon_sells,
-    :now, :now, :source, :lease, :fencing_number
+    ?1, ?2, ?3, ?4, ?5, ?6, ?7,
+    ?8, ?9, ?10, ?11, ?12, ?13, ?14,
+    ?15, ?16, ?17, ?18, ?19, ?20,
+    ?21, ?22, ?23, ?24, ?25, ?26, ?27,
+    ?28, ?29, ?30, ?31, ?32,
+    ?33, ?34, ?35, ?36, ?37,
+    ?38, ?39, ?40, ?41, ?42, ?43, ?44,
+    ?45, ?45, ?46, ?47, ?48
 )
 ON CONFLICT (asin) DO UPDATE SET
     title = excluded.title, brand = excluded.brand, root_category = excluded.root_category,
@@ -230,56 +230,62 @@ pub(crate) fn upsert_deal(
             .prepare_cached(UPSERT_DEAL)
             .context(path, "preparing the deal upsert")?;
         statement
-            .execute(named_params! {
-                ":asin": deal.asin.as_str(),
-                ":title": deal.title,
-                ":brand": deal.brand,
-                ":root_category": deal.root_category.and_then(|category| i64::try_from(category).ok()),
-                ":keepa_last_update_minute": deal.keepa_last_update.map(|minute| minute.0),
-                ":analysed_at": deal.analysed_at.0,
-                ":refreshed_at": deal.refreshed_at.0,
-                ":buy_price_type": deal.buy_price_type.0,
-                ":price_now": deal.price_now.0,
-                ":buy_shipping": deal.buy_shipping.0,
-                ":seller_id": deal.seller_id,
-                ":seller_is_fba": deal.seller_is_fba,
-                ":condition_code": deal.condition.map(condition_code),
-                ":seller_quality": finite(deal.seller_quality),
-                ":fba_fee": deal.fba_fee.0,
-                ":fba_fee_is_default": deal.fba_fee_is_default,
-                ":referral_fee_percent": if deal.referral_fee_percent.is_finite() { deal.referral_fee_percent } else { 0.0 },
-                ":referral_fee_is_default": deal.referral_fee_is_default,
-                ":tax": deal.tax.0,
-                ":prep_fee": deal.prep_fee.0,
-                ":inbound_shipping": deal.inbound_shipping.0,
-                ":all_in_cost": deal.all_in_cost.0,
-                ":list_at": deal.list_at.map(|cents| cents.0),
-                ":list_at_implausible": deal.list_at_implausible,
-                ":total_fees": deal.total_fees.map(|cents| cents.0),
-                ":profit": deal.profit.map(|cents| cents.0),
-                ":margin_percent": finite(deal.margin_percent),
-                ":roi_percent": finite(deal.roi_percent),
-                ":min_listing_price": deal.min_listing_price.map(|cents| cents.0),
-                ":one_year_average": deal.one_year_average.map(|cents| cents.0),
-                ":one_year_average_is_estimate": deal.one_year_average_is_estimate,
-                ":percent_down": finite(deal.percent_down),
-                ":inferred_sales": deal.inferred_sales,
-                ":inferred_sales_last_year": deal.inferred_sales_last_year,
-                ":offer_drops": deal.offer_drops,
-                ":deal_trust_percent": finite(deal.deal_trust_percent),
-                ":price_trend": deal.price_trend.map(Trend::as_str),
-                ":new_offer_trend": deal.new_offer_trend.map(Trend::as_str),
-                ":used_offer_trend": deal.used_offer_trend.map(Trend::as_str),
-                ":sales_rank": deal.sales_rank,
-                ":drops_30": deal.drops_30,
-                ":drops_90": deal.drops_90,
-                ":drops_365": deal.drops_365,
-                ":amazon_sells": deal.amazon_sells,
-                ":now": write.now.0,
-                ":source": write.source.as_str(),
-                ":lease": write.fence.map(|fence| fence.lease.as_str()),
-                ":fencing_number": write.fence.map(|fence| fence.number),
-            })
+            .execute::<&[&dyn rusqlite::ToSql]>(&[
+                &deal.asin.as_str(),
+                &deal.title,
+                &deal.brand,
+                &(deal
+                    .root_category
+                    .and_then(|category| i64::try_from(category).ok())),
+                &(deal.keepa_last_update.map(|minute| minute.0)),
+                &deal.analysed_at.0,
+                &deal.refreshed_at.0,
+                &deal.buy_price_type.0,
+                &deal.price_now.0,
+                &deal.buy_shipping.0,
+                &deal.seller_id,
+                &deal.seller_is_fba,
+                &deal.condition.map(condition_code),
+                &finite(deal.seller_quality),
+                &deal.fba_fee.0,
+                &deal.fba_fee_is_default,
+                &(if deal.referral_fee_percent.is_finite() {
+                    deal.referral_fee_percent
+                } else {
+                    0.0
+                }),
+                &deal.referral_fee_is_default,
+                &deal.tax.0,
+                &deal.prep_fee.0,
+                &deal.inbound_shipping.0,
+                &deal.all_in_cost.0,
+                &(deal.list_at.map(|cents| cents.0)),
+                &deal.list_at_implausible,
+                &(deal.total_fees.map(|cents| cents.0)),
+                &(deal.profit.map(|cents| cents.0)),
+                &finite(deal.margin_percent),
+                &finite(deal.roi_percent),
+                &(deal.min_listing_price.map(|cents| cents.0)),
+                &(deal.one_year_average.map(|cents| cents.0)),
+                &deal.one_year_average_is_estimate,
+                &finite(deal.percent_down),
+                &deal.inferred_sales,
+                &deal.inferred_sales_last_year,
+                &deal.offer_drops,
+                &finite(deal.deal_trust_percent),
+                &deal.price_trend.map(Trend::as_str),
+                &deal.new_offer_trend.map(Trend::as_str),
+                &deal.used_offer_trend.map(Trend::as_str),
+                &deal.sales_rank,
+                &deal.drops_30,
+                &deal.drops_90,
+                &deal.drops_365,
+                &deal.amazon_sells,
+                &write.now.0,
+                &write.source.as_str(),
+                &(write.fence.map(|fence| fence.lease.as_str())),
+                &(write.fence.map(|fence| fence.number)),
+            ])
             .context(path, "upserting a deal")?;
         // A stored deal is no longer a rejection or a failing ASIN.
         transaction
@@ -310,11 +316,15 @@ pub(crate) fn stored_deal_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Sto
         trend_from_code(row.get(38)?),
     );
     let (Ok(price_trend), Ok(new_offer_trend), Ok(used_offer_trend)) = trends else {
-        return Ok(Err(format!("deals.*_trend of {asin} holds an unknown trend")));
+        return Ok(Err(format!(
+            "deals.*_trend of {asin} holds an unknown trend"
+        )));
     };
     let source_code: String = row.get(46)?;
     let Some(source) = DealSource::from_code(&source_code) else {
-        return Ok(Err(format!("deals.source {source_code:?} of {asin} is unknown")));
+        return Ok(Err(format!(
+            "deals.source {source_code:?} of {asin} is unknown"
+        )));
     };
     let lease: Option<String> = row.get(47)?;
     let fencing_number: Option<i64> = row.get(48)?;
@@ -389,12 +399,12 @@ pub(crate) fn collect_deals(
 ) -> StoreResult<Vec<StoredDeal>> {
     let mut deals = Vec::new();
     for row in rows {
-        let deal = row
-            .context(path, "reading a deal")?
-            .map_err(|detail| StoreError::InvalidStoredValue {
+        let deal = row.context(path, "reading a deal")?.map_err(|detail| {
+            StoreError::InvalidStoredValue {
                 path: path.to_path_buf(),
                 detail,
-            })?;
+            }
+        })?;
         deals.push(deal);
     }
     Ok(deals)

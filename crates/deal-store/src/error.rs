@@ -85,7 +85,9 @@ pub enum StoreError {
         stored: i64,
     },
     /// A stored value could not be turned back into a domain type.
-    #[error("database {path}: stored value is invalid ({detail}); the row was written by another program or the file is damaged")]
+    #[error(
+        "database {path}: stored value is invalid ({detail}); the row was written by another program or the file is damaged"
+    )]
     InvalidStoredValue {
         /// The database file.
         path: PathBuf,
@@ -130,11 +132,11 @@ pub(crate) fn classify(path: &Path, operation: &'static str, error: rusqlite::Er
             source: error,
         };
     };
-    let detail = message
-        .clone()
-        .unwrap_or_else(|| failure.to_string());
+    let detail = message.clone().unwrap_or_else(|| failure.to_string());
     match failure.code {
-        ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt => StoreError::Corrupt { path, detail },
+        ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt => {
+            StoreError::Corrupt { path, detail }
+        }
         ErrorCode::DiskFull => StoreError::DiskFull { path },
         ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => StoreError::Locked { path },
         ErrorCode::CannotOpen | ErrorCode::ReadOnly | ErrorCode::PermissionDenied => {

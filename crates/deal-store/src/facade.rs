@@ -16,7 +16,7 @@ use deal_filters::AnalysedDeal;
 use keepa_model::UnixSeconds;
 
 use crate::connection::{Readers, StoreOptions, Writer};
-use crate::deals::{DealSource, Fence, DealWrite};
+use crate::deals::{DealSource, DealWrite, Fence};
 use crate::error::{StoreError, StoreResult};
 use crate::query::{DealFilter, DealQuery};
 use crate::read::{DealPage, Reader};

@@ -37,7 +37,9 @@ impl PageLimit {
 
     /// A limit of `limit` deals, or `None` outside 1–500.
     pub fn new(limit: u32) -> Option<PageLimit> {
-        (1..=MAX_PAGE_LIMIT).contains(&limit).then_some(PageLimit(limit))
+        (1..=MAX_PAGE_LIMIT)
+            .contains(&limit)
+            .then_some(PageLimit(limit))
     }
 
     /// The number of deals.
@@ -128,7 +130,9 @@ impl SortColumn {
 
     /// The column for an API name, `None` for anything else.
     pub fn from_api_name(name: &str) -> Option<SortColumn> {
-        SortColumn::ALL.into_iter().find(|column| column.as_str() == name)
+        SortColumn::ALL
+            .into_iter()
+            .find(|column| column.as_str() == name)
     }
 
     /// The SQL column (a constant of this module, never user text).
@@ -257,34 +261,69 @@ impl BuiltQuery {
 }
 
 /// Appends `WHERE <gate> AND <filters>` with one named parameter per filter.
-fn push_where(filter: &DealFilter, sql: &mut String, parameters: &mut Vec<(&'static str, Box<dyn ToSql>)>) {
+fn push_where(
+    filter: &DealFilter,
+    sql: &mut String,
+    parameters: &mut Vec<(&'static str, Box<dyn ToSql>)>,
+) {
     sql.push_str(" WHERE ");
     sql.push_str(VALIDITY_GATE_SQL);
-    let mut bound = |sql: &mut String, fragment: &str, name: &'static str, value: Box<dyn ToSql>| {
-        sql.push_str(" AND ");
-        sql.push_str(fragment);
-        parameters.push((name, value));
-    };
+    let mut bound =
+        |sql: &mut String, fragment: &str, name: &'static str, value: Box<dyn ToSql>| {
+            sql.push_str(" AND ");
+            sql.push_str(fragment);
+            parameters.push((name, value));
+        };
     if let Some(profit) = filter.profit_gte {
-        bound(sql, "profit >= :profit_gte", ":profit_gte", Box::new(profit.0));
+        bound(
+            sql,
+            "profit >= :profit_gte",
+            ":profit_gte",
+            Box::new(profit.0),
+        );
     }
     if let Some(roi) = filter.roi_gte {
         bound(sql, "roi_percent >= :roi_gte", ":roi_gte", Box::new(roi));
     }
     if let Some(percent_down) = filter.percent_down_gte {
-        bound(sql, "percent_down >= :percent_down_gte", ":percent_down_gte", Box::new(percent_down));
+        bound(
+            sql,
+            "percent_down >= :percent_down_gte",
+            ":percent_down_gte",
+            Box::new(percent_down),
+        );
     }
     if let Some(drops) = filter.drops_30_gte {
-        bound(sql, "drops_30 >= :drops_30_gte", ":drops_30_gte", Box::new(drops));
+        bound(
+            sql,
+            "drops_30 >= :drops_30_gte",
+            ":drops_30_gte",
+            Box::new(drops),
+        );
     }
     if let Some(rank) = filter.sales_rank_lte {
-        bound(sql, "sales_rank <= :sales_rank_lte", ":sales_rank_lte", Box::new(rank));
+        bound(
+            sql,
+            "sales_rank <= :sales_rank_lte",
+            ":sales_rank_lte",
+            Box::new(rank),
+        );
     }
     if let Some(trust) = filter.deal_trust_gte {
-        bound(sql, "deal_trust_percent >= :deal_trust_gte", ":deal_trust_gte", Box::new(trust));
+        bound(
+            sql,
+            "deal_trust_percent >= :deal_trust_gte",
+            ":deal_trust_gte",
+            Box::new(trust),
+        );
     }
     if let Some(quality) = filter.seller_quality_gte {
-        bound(sql, "seller_quality >= :seller_quality_gte", ":seller_quality_gte", Box::new(quality));
+        bound(
+            sql,
+            "seller_quality >= :seller_quality_gte",
+            ":seller_quality_gte",
+            Box::new(quality),
+        );
     }
     if filter.hide_amazon {
         sql.push_str(" AND amazon_sells = 0");
@@ -305,7 +344,11 @@ fn push_where(filter: &DealFilter, sql: &mut String, parameters: &mut Vec<(&'sta
             Box::new(mask),
         );
     }
-    if let Some(keyword) = filter.keyword.as_deref().filter(|keyword| !keyword.is_empty()) {
+    if let Some(keyword) = filter
+        .keyword
+        .as_deref()
+        .filter(|keyword| !keyword.is_empty())
+    {
         bound(
             sql,
             "(title LIKE :keyword ESCAPE '\\' OR brand LIKE :keyword ESCAPE '\\' OR asin LIKE :keyword ESCAPE '\\')",

@@ -115,7 +115,9 @@ impl Reader<'_> {
                 .prepare(&sql)
                 .context(self.path, "explaining a query")?;
             let rows = statement
-                .query_map(built.parameter_refs().as_slice(), |row| row.get::<_, String>(3))
+                .query_map(built.parameter_refs().as_slice(), |row| {
+                    row.get::<_, String>(3)
+                })
                 .context(self.path, "explaining a query")?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
                 .context(self.path, "explaining a query")

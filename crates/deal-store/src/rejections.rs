@@ -89,7 +89,13 @@ impl Writer {
                     ))
                 })
                 .context(path, "recording a rejection")?;
-            increment_counter(transaction, path, EventKind::Rejection, reason.as_str(), now)
+            increment_counter(
+                transaction,
+                path,
+                EventKind::Rejection,
+                reason.as_str(),
+                now,
+            )
         })
     }
 

@@ -36,14 +36,24 @@ fn the_default_janitor_deletes_after_72h() {
     writer
         .upsert_deal(&valid_deal(2), analysis_at(UnixSeconds(NOW.0 - 71 * HOUR)))
         .unwrap();
-    assert_eq!(writer.delete_deals_not_seen_for(JANITOR_AGE, NOW).unwrap(), 1);
+    assert_eq!(
+        writer.delete_deals_not_seen_for(JANITOR_AGE, NOW).unwrap(),
+        1
+    );
     assert_eq!(writer.reader().stored_deal_count().unwrap(), 1);
 }
 
 #[track_caller]
-fn check_watermark(stored_offset_minutes: Option<i64>, expected_offset_minutes: i64, origin_is_stored: bool) {
+fn check_watermark(
+    stored_offset_minutes: Option<i64>,
+    expected_offset_minutes: i64,
+    origin_is_stored: bool,
+) {
     let now = KeepaMinute(8_075_762);
-    let resolved = resolve_watermark(stored_offset_minutes.map(|offset| now.plus_minutes(offset)), now);
+    let resolved = resolve_watermark(
+        stored_offset_minutes.map(|offset| now.plus_minutes(offset)),
+        now,
+    );
     assert_eq!(resolved.minute, now.plus_minutes(expected_offset_minutes));
     assert_eq!(resolved.origin == WatermarkOrigin::Stored, origin_is_stored);
 }
@@ -60,7 +70,10 @@ fn a_watermark_25h_in_the_future_is_clamped_and_5min_ahead_is_kept() {
 fn the_stored_watermark_is_clamped_on_read() {
     let (_directory, mut writer) = temp_writer();
     let now_minute = KeepaMinute::from_unix_seconds(NOW).unwrap();
-    assert_eq!(writer.reader().watermark(NOW).unwrap().origin, WatermarkOrigin::Missing);
+    assert_eq!(
+        writer.reader().watermark(NOW).unwrap().origin,
+        WatermarkOrigin::Missing
+    );
     assert_eq!(
         writer.reader().watermark(NOW).unwrap().minute,
         now_minute.plus_minutes(-24 * 60)
@@ -69,9 +82,17 @@ fn the_stored_watermark_is_clamped_on_read() {
     writer.set_watermark(future, None, NOW).unwrap();
     let resolved = writer.reader().watermark(NOW).unwrap();
     assert_eq!(resolved.minute, now_minute);
-    assert_eq!(resolved.origin, WatermarkOrigin::ClampedFromFuture { stored: future });
-    writer.set_watermark(now_minute.plus_minutes(5), None, NOW).unwrap();
-    assert_eq!(writer.reader().watermark(NOW).unwrap().minute, now_minute.plus_minutes(5));
+    assert_eq!(
+        resolved.origin,
+        WatermarkOrigin::ClampedFromFuture { stored: future }
+    );
+    writer
+        .set_watermark(now_minute.plus_minutes(5), None, NOW)
+        .unwrap();
+    assert_eq!(
+        writer.reader().watermark(NOW).unwrap().minute,
+        now_minute.plus_minutes(5)
+    );
     assert_eq!(
         writer.reader().stored_watermark().unwrap(),
         Some((now_minute.plus_minutes(5), NOW))
@@ -96,12 +117,17 @@ fn the_api_hides_profit_0_and_minus_5_list_at_missing_or_0_and_one_year_average_
         writer.upsert_deal(&deal, analysis_at(NOW)).unwrap();
         hidden.push(deal.asin);
     }
-    writer.upsert_deal(&valid_deal(1), analysis_at(NOW)).unwrap();
+    writer
+        .upsert_deal(&valid_deal(1), analysis_at(NOW))
+        .unwrap();
     let page = writer.reader().query_deals(&Default::default()).unwrap();
     assert_eq!(page.total, 1);
     assert_eq!(page.deals.len(), 1);
     assert_eq!(page.deals[0].deal.asin, asin(1));
-    assert_eq!(writer.reader().count_deals(&DealFilter::default()).unwrap(), 1);
+    assert_eq!(
+        writer.reader().count_deals(&DealFilter::default()).unwrap(),
+        1
+    );
     // They are stored, only hidden.
     assert_eq!(writer.reader().stored_deal_count().unwrap(), 7);
 }
@@ -111,7 +137,10 @@ fn stale_rescue_candidates_are_those_unseen_for_48h_oldest_first() {
     let (_directory, mut writer) = temp_writer();
     for (index, hours_ago) in [(1, 47), (2, 60), (3, 49), (4, 100), (5, 1)] {
         writer
-            .upsert_deal(&valid_deal(index), analysis_at(UnixSeconds(NOW.0 - hours_ago * HOUR)))
+            .upsert_deal(
+                &valid_deal(index),
+                analysis_at(UnixSeconds(NOW.0 - hours_ago * HOUR)),
+            )
             .unwrap();
     }
     let candidates = writer
@@ -121,7 +150,10 @@ fn stale_rescue_candidates_are_those_unseen_for_48h_oldest_first() {
     let order: Vec<_> = candidates.iter().map(|(asin, _)| *asin).collect();
     assert_eq!(order, vec![asin(4), asin(2), asin(3)]);
     assert_eq!(candidates[0].1, UnixSeconds(NOW.0 - 100 * HOUR));
-    let limited = writer.reader().stale_rescue_candidates(STALE_RESCUE_AGE, NOW, 1).unwrap();
+    let limited = writer
+        .reader()
+        .stale_rescue_candidates(STALE_RESCUE_AGE, NOW, 1)
+        .unwrap();
     assert_eq!(limited.len(), 1);
     assert_eq!(
         writer.reader().age_buckets(NOW).unwrap(),

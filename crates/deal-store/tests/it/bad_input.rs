@@ -10,8 +10,14 @@ use crate::support::{NOW, analysis_at, valid_deal};
 #[track_caller]
 fn assert_names_file_and_problem(error: &StoreError, path: &std::path::Path, problem: &str) {
     let message = error.to_string();
-    assert!(message.contains(&path.display().to_string()), "path missing in: {message}");
-    assert!(message.contains(problem), "{problem:?} missing in: {message}");
+    assert!(
+        message.contains(&path.display().to_string()),
+        "path missing in: {message}"
+    );
+    assert!(
+        message.contains(problem),
+        "{problem:?} missing in: {message}"
+    );
 }
 
 #[test]
@@ -32,11 +38,15 @@ fn a_database_with_damaged_pages_is_reported_as_corrupt() {
     {
         let mut writer = Writer::open(&path, StoreOptions::default()).unwrap();
         for index in 0..200 {
-            writer.upsert_deal(&valid_deal(index), analysis_at(NOW)).unwrap();
+            writer
+                .upsert_deal(&valid_deal(index), analysis_at(NOW))
+                .unwrap();
         }
         // Fold the WAL into the main file so the damage below hits real pages.
         let connection = rusqlite::Connection::open(&path).unwrap();
-        connection.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+        connection
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .unwrap();
     }
     // Overwrite everything after the first page (the header stays valid).
     let mut bytes = std::fs::read(&path).unwrap();
@@ -110,8 +120,14 @@ fn a_full_disk_is_reported_and_earlier_deals_survive() {
     assert_names_file_and_problem(&error, &path, "is full");
     drop(writer);
     let reopened = Writer::open(&path, StoreOptions::default()).unwrap();
-    assert_eq!(reopened.reader().stored_deal_count().unwrap(), u64::from(committed));
-    assert_eq!(reopened.reader().integrity_check().unwrap(), vec!["ok".to_owned()]);
+    assert_eq!(
+        reopened.reader().stored_deal_count().unwrap(),
+        u64::from(committed)
+    );
+    assert_eq!(
+        reopened.reader().integrity_check().unwrap(),
+        vec!["ok".to_owned()]
+    );
 }
 
 #[test]
@@ -128,9 +144,13 @@ fn a_second_writer_holding_the_lock_is_reported_as_locked() {
     // Opening while another writer holds the lock is reported the same way.
     let opening = Writer::open(&path, options).unwrap_err();
     assert!(matches!(opening, StoreError::Locked { .. }), "{opening:?}");
-    let error = writer.upsert_deal(&valid_deal(1), analysis_at(NOW)).unwrap_err();
+    let error = writer
+        .upsert_deal(&valid_deal(1), analysis_at(NOW))
+        .unwrap_err();
     assert!(matches!(error, StoreError::Locked { .. }), "{error:?}");
     assert_names_file_and_problem(&error, &path, "locked by another writer");
     other_writer.execute_batch("ROLLBACK").unwrap();
-    writer.upsert_deal(&valid_deal(1), analysis_at(NOW)).unwrap();
+    writer
+        .upsert_deal(&valid_deal(1), analysis_at(NOW))
+        .unwrap();
 }

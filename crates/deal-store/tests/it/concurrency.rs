@@ -32,7 +32,11 @@ fn readers_never_fail_while_the_writer_commits() {
             let readers = &readers;
             scope.spawn(move || {
                 let query = DealQuery {
-                    sort: if thread % 2 == 0 { SortColumn::Profit } else { SortColumn::SalesRank },
+                    sort: if thread % 2 == 0 {
+                        SortColumn::Profit
+                    } else {
+                        SortColumn::SalesRank
+                    },
                     order: SortOrder::Descending,
                     filter: DealFilter {
                         profit_gte: Some(keepa_model::Cents(i64::from(thread) * 10)),
@@ -61,18 +65,25 @@ fn a_backup_taken_while_writing_is_consistent() {
     let backup_path = directory.path().join("backup.sqlite");
     let mut writer = Writer::open(&path, StoreOptions::default()).unwrap();
     for index in 0..200 {
-        writer.upsert_deal(&valid_deal(index), analysis_at(NOW)).unwrap();
+        writer
+            .upsert_deal(&valid_deal(index), analysis_at(NOW))
+            .unwrap();
     }
     std::thread::scope(|scope| {
         scope.spawn(|| {
             for index in 200..1_200 {
-                writer.upsert_deal(&valid_deal(index), analysis_at(NOW)).unwrap();
+                writer
+                    .upsert_deal(&valid_deal(index), analysis_at(NOW))
+                    .unwrap();
             }
         });
         deal_store::backup_database(&path, &backup_path).unwrap();
     });
     let copy = Writer::open(&backup_path, StoreOptions::default()).unwrap();
-    assert_eq!(copy.reader().integrity_check().unwrap(), vec!["ok".to_owned()]);
+    assert_eq!(
+        copy.reader().integrity_check().unwrap(),
+        vec!["ok".to_owned()]
+    );
     let copied = copy.reader().stored_deal_count().unwrap();
     assert!((200..=1_200).contains(&copied), "{copied}");
 }

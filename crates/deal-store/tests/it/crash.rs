@@ -30,7 +30,8 @@ fn child_upserts_until_killed() {
         .expect("the parent sets the first index")
         .parse()
         .expect("a number");
-    let mut writer = Writer::open(&database, StoreOptions::default()).expect("the child opens the store");
+    let mut writer =
+        Writer::open(&database, StoreOptions::default()).expect("the child opens the store");
     // Bounded in case the parent dies without killing us.
     for index in first_index..first_index + 1_000_000 {
         writer
@@ -54,7 +55,13 @@ fn every_printed_deal_survives_sigkill() {
         random_state ^= random_state << 17;
         let lines_before_kill = 1 + (random_state % 300) as usize;
         let mut child = Command::new(&test_binary)
-            .args(["crash::child_upserts_until_killed", "--exact", "--nocapture", "--test-threads", "1"])
+            .args([
+                "crash::child_upserts_until_killed",
+                "--exact",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
             .env(CHILD_DATABASE_ENV, &database)
             .env(CHILD_FIRST_INDEX_ENV, (round * 1_000_000).to_string())
             .stdout(Stdio::piped())
@@ -86,15 +93,25 @@ fn every_printed_deal_survives_sigkill() {
         let writer = Writer::open(&database, StoreOptions::default())
             .unwrap_or_else(|error| panic!("round {round}: the store does not reopen: {error}"));
         let reader = writer.reader();
-        assert_eq!(reader.integrity_check().unwrap(), vec!["ok".to_owned()], "round {round}");
+        assert_eq!(
+            reader.integrity_check().unwrap(),
+            vec!["ok".to_owned()],
+            "round {round}"
+        );
         let stored: std::collections::HashSet<Asin> = reader
             .all_deals()
             .unwrap()
             .into_iter()
             .map(|stored| stored.deal.asin)
             .collect();
-        let lost: Vec<&Asin> = committed.iter().filter(|asin| !stored.contains(asin)).collect();
-        assert!(lost.is_empty(), "round {round}: committed deals lost: {lost:?}");
+        let lost: Vec<&Asin> = committed
+            .iter()
+            .filter(|asin| !stored.contains(asin))
+            .collect();
+        assert!(
+            lost.is_empty(),
+            "round {round}: committed deals lost: {lost:?}"
+        );
     }
     assert!(committed.len() >= 5);
 }

@@ -7,9 +7,12 @@ use crate::support::{NOW, asin, valid_deal};
 #[tokio::test]
 async fn the_async_store_upserts_queries_and_backs_up() {
     let directory = tempfile::tempdir().unwrap();
-    let store = DealStore::open(directory.path().join("deals.sqlite"), StoreOptions::default())
-        .await
-        .unwrap();
+    let store = DealStore::open(
+        directory.path().join("deals.sqlite"),
+        StoreOptions::default(),
+    )
+    .await
+    .unwrap();
     for index in 0..3 {
         store
             .upsert_deal(valid_deal(index), DealSource::Analysis, None, NOW)

@@ -22,10 +22,14 @@ fn reference_matches(deal: &AnalysedDeal, filter: &DealFilter) -> bool {
         None | Some("") => true,
         Some(keyword) => {
             let keyword = keyword.to_ascii_lowercase();
-            [Some(deal.title.as_str()), deal.brand.as_deref(), Some(deal.asin.as_str())]
-                .into_iter()
-                .flatten()
-                .any(|text| text.to_ascii_lowercase().contains(&keyword))
+            [
+                Some(deal.title.as_str()),
+                deal.brand.as_deref(),
+                Some(deal.asin.as_str()),
+            ]
+            .into_iter()
+            .flatten()
+            .any(|text| text.to_ascii_lowercase().contains(&keyword))
         }
     };
     deal.is_valid()
@@ -59,7 +63,9 @@ fn sort_key(deal: &AnalysedDeal, column: SortColumn) -> Option<SortKey> {
         SortColumn::Roi => deal.roi_percent.map(SortKey::Real),
         SortColumn::Margin => deal.margin_percent.map(SortKey::Real),
         SortColumn::PercentDown => deal.percent_down.map(SortKey::Real),
-        SortColumn::Drops30 => deal.drops_30.map(|drops| SortKey::Integer(i64::from(drops))),
+        SortColumn::Drops30 => deal
+            .drops_30
+            .map(|drops| SortKey::Integer(i64::from(drops))),
         SortColumn::SalesRank => deal.sales_rank.map(SortKey::Integer),
         SortColumn::DealTrust => deal.deal_trust_percent.map(SortKey::Real),
         SortColumn::SellerQuality => deal.seller_quality.map(SortKey::Real),
@@ -75,7 +81,12 @@ fn sort_key(deal: &AnalysedDeal, column: SortColumn) -> Option<SortKey> {
 
 /// The reference order: unknown values last in both directions, ties by ASIN
 /// in the direction of the sort.
-fn reference_order(left: &AnalysedDeal, right: &AnalysedDeal, column: SortColumn, order: SortOrder) -> Ordering {
+fn reference_order(
+    left: &AnalysedDeal,
+    right: &AnalysedDeal,
+    column: SortColumn,
+    order: SortOrder,
+) -> Ordering {
     let directed = |ordering: Ordering| match order {
         SortOrder::Ascending => ordering,
         SortOrder::Descending => ordering.reverse(),
@@ -92,7 +103,9 @@ fn reference_order(left: &AnalysedDeal, right: &AnalysedDeal, column: SortColumn
 fn filter_strategy() -> impl Strategy<Value = DealFilter> {
     (
         (
-            prop::option::of(prop::sample::select(vec![0_i64, 1, 500, 5_000, 50_000]).prop_map(Cents)),
+            prop::option::of(
+                prop::sample::select(vec![0_i64, 1, 500, 5_000, 50_000]).prop_map(Cents),
+            ),
             prop::option::of(prop::sample::select(vec![-10.0, 0.0, 10.0, 25.0, 80.0])),
             prop::option::of(prop::sample::select(vec![0.0, 25.0, 50.0, 90.0])),
             prop::option::of(prop::sample::select(vec![0_i32, 1, 5, 21])),
@@ -102,7 +115,17 @@ fn filter_strategy() -> impl Strategy<Value = DealFilter> {
             prop::option::of(prop::sample::select(vec![0.0, 10.0, 50.0])),
             prop::option::of(prop::sample::select(vec![0.0, 0.5, 0.9])),
             prop::option::of(prop::sample::select(vec![
-                "", "widget", "WIDGET", "100%", "%", "_", "\\", "Ün", "ünï", "B00000000", "acme",
+                "",
+                "widget",
+                "WIDGET",
+                "100%",
+                "%",
+                "_",
+                "\\",
+                "Ün",
+                "ünï",
+                "B00000000",
+                "acme",
             ])),
             any::<bool>(),
             prop::sample::subsequence(
@@ -120,7 +143,14 @@ fn filter_strategy() -> impl Strategy<Value = DealFilter> {
         .prop_map(
             |(
                 (profit_gte, roi_gte, percent_down_gte, drops_30_gte),
-                (sales_rank_lte, deal_trust_gte, seller_quality_gte, keyword, hide_amazon, exclude_conditions),
+                (
+                    sales_rank_lte,
+                    deal_trust_gte,
+                    seller_quality_gte,
+                    keyword,
+                    hide_amazon,
+                    exclude_conditions,
+                ),
             )| DealFilter {
                 profit_gte,
                 roi_gte,

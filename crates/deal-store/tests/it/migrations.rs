@@ -23,7 +23,10 @@ fn a_version_1_database_is_migrated_and_keeps_its_rows() {
         assert_eq!(version, 1);
     }
     let mut writer = Writer::open(&path, StoreOptions::default()).unwrap();
-    assert_eq!(writer.reader().state("legacy").unwrap().as_deref(), Some("kept"));
+    assert_eq!(
+        writer.reader().state("legacy").unwrap().as_deref(),
+        Some("kept")
+    );
     // A version-2 table works.
     writer.record_error("timeout", UnixSeconds(1_000)).unwrap();
     let connection = rusqlite::Connection::open(&path).unwrap();
@@ -58,9 +61,15 @@ fn a_newer_database_is_refused_naming_the_file_and_both_versions() {
     );
     let message = error.to_string();
     assert!(message.contains(&path.display().to_string()), "{message}");
-    assert!(message.contains("99") && message.contains(&SCHEMA_VERSION.to_string()), "{message}");
+    assert!(
+        message.contains("99") && message.contains(&SCHEMA_VERSION.to_string()),
+        "{message}"
+    );
     let readers = deal_store::Readers::open(&path, &StoreOptions::default()).unwrap_err();
-    assert!(matches!(readers, StoreError::NewerSchema { .. }), "{readers:?}");
+    assert!(
+        matches!(readers, StoreError::NewerSchema { .. }),
+        "{readers:?}"
+    );
 }
 
 #[test]
@@ -69,5 +78,8 @@ fn readers_refuse_a_database_the_writer_has_not_migrated() {
     let path = directory.path().join("old.sqlite");
     deal_store::create_database_at_schema_version(&path, 1).unwrap();
     let error = deal_store::Readers::open(&path, &StoreOptions::default()).unwrap_err();
-    assert!(matches!(error, StoreError::NotMigrated { found: 1, .. }), "{error:?}");
+    assert!(
+        matches!(error, StoreError::NotMigrated { found: 1, .. }),
+        "{error:?}"
+    );
 }

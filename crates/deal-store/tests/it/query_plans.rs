@@ -9,7 +9,9 @@ use crate::support::{NOW, analysis_at, temp_writer, valid_deal};
 fn plans(query: &DealQuery) -> (String, String) {
     let (_directory, mut writer) = temp_writer();
     for index in 0..50 {
-        writer.upsert_deal(&valid_deal(index), analysis_at(NOW)).unwrap();
+        writer
+            .upsert_deal(&valid_deal(index), analysis_at(NOW))
+            .unwrap();
     }
     let (page, count) = writer.reader().explain_query_plan(query).unwrap();
     (page.join(" | "), count.join(" | "))
@@ -21,7 +23,10 @@ fn the_default_page_walks_the_profit_index_without_sorting() {
     eprintln!("page: {page}\ncount: {count}");
     assert!(page.contains("deals_valid_by_profit"), "{page}");
     assert!(!page.contains("TEMP B-TREE"), "{page}");
-    assert!(count.contains("COVERING INDEX deals_valid_filters"), "{count}");
+    assert!(
+        count.contains("COVERING INDEX deals_valid_filters"),
+        "{count}"
+    );
 }
 
 #[test]
@@ -43,7 +48,10 @@ fn sorted_and_filtered_pages_use_a_partial_index() {
         };
         let (page, _) = plans(&query);
         eprintln!("{sort:?} {order:?}: {page}");
-        assert!(page.contains("USING INDEX deals_valid_by"), "{sort:?}: {page}");
+        assert!(
+            page.contains("USING INDEX deals_valid_by"),
+            "{sort:?}: {page}"
+        );
     }
     let (_, count) = plans(&DealQuery {
         filter: DealFilter {

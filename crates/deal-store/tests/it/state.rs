@@ -10,14 +10,32 @@ use crate::support::{HOUR, NOW, asin};
 fn a_rejected_asin_is_not_analysed_again_until_keepa_reports_a_change() {
     let (_directory, mut writer) = crate::support::temp_writer();
     let rejected_at_update = KeepaMinute(8_000_000);
-    assert!(writer.reader().should_analyse(asin(1), rejected_at_update).unwrap());
+    assert!(
+        writer
+            .reader()
+            .should_analyse(asin(1), rejected_at_update)
+            .unwrap()
+    );
     writer
-        .record_rejection(asin(1), RejectionReason::NoRankDrops, Some(rejected_at_update), NOW)
+        .record_rejection(
+            asin(1),
+            RejectionReason::NoRankDrops,
+            Some(rejected_at_update),
+            NOW,
+        )
         .unwrap();
     let reader = writer.reader();
     assert!(!reader.should_analyse(asin(1), rejected_at_update).unwrap());
-    assert!(!reader.should_analyse(asin(1), KeepaMinute(7_999_000)).unwrap());
-    assert!(reader.should_analyse(asin(1), rejected_at_update.plus_minutes(1)).unwrap());
+    assert!(
+        !reader
+            .should_analyse(asin(1), KeepaMinute(7_999_000))
+            .unwrap()
+    );
+    assert!(
+        reader
+            .should_analyse(asin(1), rejected_at_update.plus_minutes(1))
+            .unwrap()
+    );
     let rejection = reader.rejection(asin(1)).unwrap().unwrap();
     assert_eq!(rejection.reason, "no_rank_drops");
     assert_eq!(rejection.rejected_at, NOW);
@@ -35,7 +53,11 @@ fn failures_are_retried_until_the_attempt_budget_then_quarantined() {
     let outcomes: Vec<_> = (0..4)
         .map(|attempt| {
             writer
-                .record_failure(asin(1), &format!("error {attempt}"), UnixSeconds(NOW.0 + attempt))
+                .record_failure(
+                    asin(1),
+                    &format!("error {attempt}"),
+                    UnixSeconds(NOW.0 + attempt),
+                )
                 .unwrap()
         })
         .collect();
@@ -53,9 +75,19 @@ fn failures_are_retried_until_the_attempt_budget_then_quarantined() {
     assert_eq!(entry.first_failed_at, NOW);
     assert_eq!(entry.quarantined_at, Some(UnixSeconds(NOW.0 + 2)));
     assert_eq!(writer.reader().quarantined_count().unwrap(), 1);
-    assert!(!writer.reader().should_analyse(asin(1), KeepaMinute(i32::MAX)).unwrap());
+    assert!(
+        !writer
+            .reader()
+            .should_analyse(asin(1), KeepaMinute(i32::MAX))
+            .unwrap()
+    );
     assert!(writer.clear_failures(asin(1)).unwrap());
-    assert!(writer.reader().should_analyse(asin(1), KeepaMinute(1)).unwrap());
+    assert!(
+        writer
+            .reader()
+            .should_analyse(asin(1), KeepaMinute(1))
+            .unwrap()
+    );
 }
 
 #[test]
@@ -64,7 +96,9 @@ fn counters_report_errors_and_rejections_of_the_last_24h() {
     let old = UnixSeconds(NOW.0 - 25 * HOUR);
     writer.record_error("keepa_500", old).unwrap();
     for seconds in [0, 1, 61] {
-        writer.record_error("keepa_500", UnixSeconds(NOW.0 - seconds)).unwrap();
+        writer
+            .record_error("keepa_500", UnixSeconds(NOW.0 - seconds))
+            .unwrap();
     }
     writer.record_error("timeout", NOW).unwrap();
     writer
@@ -85,21 +119,37 @@ fn counters_report_errors_and_rejections_of_the_last_24h() {
         reader.rejections_last_24h(NOW).unwrap(),
         vec![("gain_too_small".to_owned(), 2)]
     );
-    assert!(writer.prune_counters(UnixSeconds(NOW.0 - 24 * HOUR)).unwrap() >= 2);
+    assert!(
+        writer
+            .prune_counters(UnixSeconds(NOW.0 - 24 * HOUR))
+            .unwrap()
+            >= 2
+    );
 }
 
 #[test]
 fn free_form_state_is_listed_for_diagnostics() {
     let (_directory, mut writer) = crate::support::temp_writer();
-    writer.set_state("discovery.status", "idle: no new deals", NOW).unwrap();
-    writer.set_state("discovery.status", "waiting for tokens until 12:03", NOW).unwrap();
-    writer.set_state("analysis.status", "analysing", NOW).unwrap();
+    writer
+        .set_state("discovery.status", "idle: no new deals", NOW)
+        .unwrap();
+    writer
+        .set_state("discovery.status", "waiting for tokens until 12:03", NOW)
+        .unwrap();
+    writer
+        .set_state("analysis.status", "analysing", NOW)
+        .unwrap();
     let reader = writer.reader();
     assert_eq!(
         reader.state("discovery.status").unwrap().as_deref(),
         Some("waiting for tokens until 12:03")
     );
     assert_eq!(reader.state("missing").unwrap(), None);
-    let keys: Vec<_> = reader.all_state().unwrap().into_iter().map(|entry| entry.key).collect();
+    let keys: Vec<_> = reader
+        .all_state()
+        .unwrap()
+        .into_iter()
+        .map(|entry| entry.key)
+        .collect();
     assert_eq!(keys, vec!["analysis.status", "discovery.status"]);
 }

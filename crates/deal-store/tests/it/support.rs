@@ -12,8 +12,11 @@ pub(crate) const HOUR: i64 = 60 * 60;
 /// A temporary directory and a writer on `deals.sqlite` inside it.
 pub(crate) fn temp_writer() -> (tempfile::TempDir, Writer) {
     let directory = tempfile::tempdir().expect("a temporary directory");
-    let writer = Writer::open(directory.path().join("deals.sqlite"), StoreOptions::default())
-        .expect("a new store opens");
+    let writer = Writer::open(
+        directory.path().join("deals.sqlite"),
+        StoreOptions::default(),
+    )
+    .expect("a new store opens");
     (directory, writer)
 }
 
@@ -119,7 +122,12 @@ fn condition() -> impl Strategy<Value = Option<OfferCondition>> {
 /// Titles and brands that exercise the keyword filter, `LIKE` metacharacters included.
 fn words() -> impl Strategy<Value = String> {
     prop::sample::select(vec![
-        "Blue Widget", "red widget", "GADGET 100%", "under_score", "back\\slash", "Ünïcode",
+        "Blue Widget",
+        "red widget",
+        "GADGET 100%",
+        "under_score",
+        "back\\slash",
+        "Ünïcode",
         "plain",
     ])
     .prop_map(str::to_owned)
@@ -128,8 +136,20 @@ fn words() -> impl Strategy<Value = String> {
 /// A random deal (valid or not) with the given ASIN index.
 pub(crate) fn arbitrary_deal(index: u32) -> impl Strategy<Value = AnalysedDeal> {
     (
-        (money(), money(), money(), words(), prop::option::of(words())),
-        (percent(), percent(), percent(), percent(), prop::option::of(0.0_f64..1.0)),
+        (
+            money(),
+            money(),
+            money(),
+            words(),
+            prop::option::of(words()),
+        ),
+        (
+            percent(),
+            percent(),
+            percent(),
+            percent(),
+            prop::option::of(0.0_f64..1.0),
+        ),
         (
             prop::option::of(prop::sample::select(vec![0_i32, 1, 5, 20])),
             prop::option::of(prop::sample::select(vec![1_i64, 1_000, 50_000, 2_000_000])),
@@ -165,9 +185,5 @@ pub(crate) fn arbitrary_deal(index: u32) -> impl Strategy<Value = AnalysedDeal> 
 
 /// A list of random deals with distinct ASINs.
 pub(crate) fn arbitrary_deals(max: u32) -> impl Strategy<Value = Vec<AnalysedDeal>> {
-    (1..=max).prop_flat_map(|count| {
-        (0..count)
-            .map(arbitrary_deal)
-            .collect::<Vec<_>>()
-    })
+    (1..=max).prop_flat_map(|count| (0..count).map(arbitrary_deal).collect::<Vec<_>>())
 }

@@ -18,7 +18,9 @@ fn fence(number: i64) -> Fence {
 fn an_upsert_keeps_first_seen_and_moves_last_seen_and_source() {
     let (_directory, mut writer) = temp_writer();
     let earlier = UnixSeconds(NOW.0 - 5 * HOUR);
-    writer.upsert_deal(&valid_deal(1), analysis_at(earlier)).unwrap();
+    writer
+        .upsert_deal(&valid_deal(1), analysis_at(earlier))
+        .unwrap();
     let mut refreshed = valid_deal(1);
     refreshed.price_now = Cents(900);
     writer
@@ -49,18 +51,39 @@ fn a_fenced_write_records_its_lease_and_a_lower_fencing_number_is_refused() {
             now: NOW,
         }
     }
-    writer.upsert_deal(&valid_deal(1), write(&fence(7))).unwrap();
-    assert_eq!(writer.reader().deal(asin(1)).unwrap().unwrap().fence, Some(fence(7)));
+    writer
+        .upsert_deal(&valid_deal(1), write(&fence(7)))
+        .unwrap();
+    assert_eq!(
+        writer.reader().deal(asin(1)).unwrap().unwrap().fence,
+        Some(fence(7))
+    );
     // The same holder may keep writing; a newer holder moves the fence up.
-    writer.upsert_deal(&valid_deal(2), write(&fence(7))).unwrap();
-    writer.upsert_deal(&valid_deal(3), write(&fence(8))).unwrap();
-    let error = writer.upsert_deal(&valid_deal(4), write(&fence(7))).unwrap_err();
+    writer
+        .upsert_deal(&valid_deal(2), write(&fence(7)))
+        .unwrap();
+    writer
+        .upsert_deal(&valid_deal(3), write(&fence(8)))
+        .unwrap();
+    let error = writer
+        .upsert_deal(&valid_deal(4), write(&fence(7)))
+        .unwrap_err();
     assert!(
-        matches!(error, StoreError::StaleFence { given: 7, stored: 8, .. }),
+        matches!(
+            error,
+            StoreError::StaleFence {
+                given: 7,
+                stored: 8,
+                ..
+            }
+        ),
         "{error:?}"
     );
     assert!(error.to_string().contains("stale lease holder"), "{error}");
-    assert!(writer.reader().deal(asin(4)).unwrap().is_none(), "nothing written");
+    assert!(
+        writer.reader().deal(asin(4)).unwrap().is_none(),
+        "nothing written"
+    );
     // The watermark is fenced by the same numbers.
     let stale = writer.set_watermark(KeepaMinute(1), Some(&fence(6)), NOW);
     assert!(matches!(stale, Err(StoreError::StaleFence { .. })));
@@ -105,10 +128,17 @@ fn other_leases_have_their_own_fencing_numbers() {
 fn storing_a_deal_clears_its_rejection_and_failures() {
     let (_directory, mut writer) = temp_writer();
     writer
-        .record_rejection(asin(1), RejectionReason::GainTooSmall, Some(KeepaMinute(100)), NOW)
+        .record_rejection(
+            asin(1),
+            RejectionReason::GainTooSmall,
+            Some(KeepaMinute(100)),
+            NOW,
+        )
         .unwrap();
     writer.record_failure(asin(1), "timeout", NOW).unwrap();
-    writer.upsert_deal(&valid_deal(1), analysis_at(NOW)).unwrap();
+    writer
+        .upsert_deal(&valid_deal(1), analysis_at(NOW))
+        .unwrap();
     assert_eq!(writer.reader().rejection(asin(1)).unwrap(), None);
     assert_eq!(writer.reader().quarantine_entry(asin(1)).unwrap(), None);
 }
