@@ -60,8 +60,10 @@ impl DealSource {
 pub struct Fence {
     /// The lease's name, for example `"discovery"`.
     pub lease: String,
-    /// The fencing number the lease was granted with (monotonic per lease).
-    pub number: i64,
+    /// The fencing number the lease was granted with (monotonic per lease;
+    /// `fleet::Lease::fencing`). Stored as SQLite's signed 64-bit integer:
+    /// numbers above `i64::MAX` (never produced by a Redis `INCR`) are stored as `i64::MAX`.
+    pub number: u64,
 }
 
 /// How a deal write is attributed.
@@ -90,6 +92,11 @@ pub struct StoredDeal {
     pub fence: Option<Fence>,
 }
 
+/// The fencing number as stored.
+fn stored_number(number: u64) -> i64 {
+    i64::try_from(number).unwrap_or(i64::MAX)
+}
+
 /// Checks `fence` against the highest number stored for its lease and records it.
 pub(crate) fn check_and_record_fence(
     transaction: &Transaction<'_>,
@@ -97,6 +104,7 @@ pub(crate) fn check_and_record_fence(
     fence: &Fence,
     now: UnixSeconds,
 ) -> StoreResult<()> {
+    let given = stored_number(fence.number);
     let stored: Option<i64> = transaction
         .prepare_cached("SELECT fencing_number FROM fences WHERE lease = ?1")
         .and_then(|mut statement| {
@@ -110,12 +118,12 @@ pub(crate) fn check_and_record_fence(
         })
         .context(path, "reading the lease fence")?;
     if let Some(stored) = stored
-        && stored > fence.number
+        && stored > given
     {
         return Err(StoreError::StaleFence {
             lease: fence.lease.clone(),
             given: fence.number,
-            stored,
+            stored: u64::try_from(stored).unwrap_or(0),
         });
     }
     transaction
@@ -124,7 +132,7 @@ pub(crate) fn check_and_record_fence(
              ON CONFLICT (lease) DO UPDATE SET fencing_number = excluded.fencing_number,
                                                updated_at = excluded.updated_at",
         )
-        .and_then(|mut statement| statement.execute((&fence.lease, fence.number, now.0)))
+        .and_then(|mut statement| statement.execute((&fence.lease, given, now.0)))
         .context(path, "recording the lease fence")?;
     Ok(())
 }
@@ -284,7 +292,7 @@ pub(crate) fn upsert_deal(
                 &write.now.0,
                 &write.source.as_str(),
                 &(write.fence.map(|fence| fence.lease.as_str())),
-                &(write.fence.map(|fence| fence.number)),
+                &(write.fence.map(|fence| stored_number(fence.number))),
             ])
             .context(path, "upserting a deal")?;
         // A stored deal is no longer a rejection or a failing ASIN.
@@ -327,7 +335,9 @@ pub(crate) fn stored_deal_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Sto
         )));
     };
     let lease: Option<String> = row.get(47)?;
-    let fencing_number: Option<i64> = row.get(48)?;
+    let fencing_number: Option<u64> = row
+        .get::<_, Option<i64>>(48)?
+        .map(|number| u64::try_from(number).unwrap_or(0));
     let deal = AnalysedDeal {
         asin,
         title: row.get(1)?,

@@ -80,9 +80,9 @@ pub enum StoreError {
         /// The lease name.
         lease: String,
         /// The fencing number of the rejected write.
-        given: i64,
+        given: u64,
         /// The highest fencing number stored for the lease.
-        stored: i64,
+        stored: u64,
     },
     /// A stored value could not be turned back into a domain type.
     #[error(

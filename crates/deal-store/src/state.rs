@@ -188,7 +188,7 @@ impl Reader<'_> {
             .query_map([], |row| {
                 Ok(Fence {
                     lease: row.get(0)?,
-                    number: row.get(1)?,
+                    number: u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
                 })
             })
             .context(self.path, "listing fences")?;

@@ -7,7 +7,7 @@ use keepa_model::{Cents, KeepaMinute, UnixSeconds};
 
 use crate::support::{HOUR, NOW, analysis_at, asin, temp_writer, valid_deal};
 
-fn fence(number: i64) -> Fence {
+fn fence(number: u64) -> Fence {
     Fence {
         lease: "discovery".to_owned(),
         number,
