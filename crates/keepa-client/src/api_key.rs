@@ -82,10 +82,7 @@ mod tests {
     fn key_is_trimmed_and_validated() {
         assert_eq!(ApiKey::new(" abc123\n").unwrap().expose(), "abc123");
         assert_eq!(ApiKey::new("  "), Err(ApiKeyError::Empty));
-        assert_eq!(
-            ApiKey::new("abc&x=1"),
-            Err(ApiKeyError::InvalidCharacters)
-        );
+        assert_eq!(ApiKey::new("abc&x=1"), Err(ApiKeyError::InvalidCharacters));
     }
 
     #[test]

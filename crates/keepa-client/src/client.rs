@@ -403,9 +403,7 @@ impl<T: Transport> KeepaClient<T> {
             api_key: self.inner.api_key.clone(),
         };
         let label = RequestLabel("GET /token".to_owned());
-        let (_, info) = self
-            .execute::<WireEnvelope>(request, &label, None)
-            .await?;
+        let (_, info) = self.execute::<WireEnvelope>(request, &label, None).await?;
         Ok(TokenStatus { info })
     }
 
@@ -457,17 +455,15 @@ impl<T: Transport> KeepaClient<T> {
             };
             attempts += 1;
             tracing::debug!(request = %label, attempt = attempts, estimate = %permit.as_ref().map_or(Tokens::ZERO, Permit::cost), "sending");
-            let sent = tokio::time::timeout(
-                request_timeout,
-                self.inner.transport.send(request.clone()),
-            )
-            .await
-            .unwrap_or_else(|_| {
-                Err(TransportError {
-                    kind: TransportErrorKind::Timeout,
-                    message: "no answer within the request timeout".to_owned(),
-                })
-            });
+            let sent =
+                tokio::time::timeout(request_timeout, self.inner.transport.send(request.clone()))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(TransportError {
+                            kind: TransportErrorKind::Timeout,
+                            message: "no answer within the request timeout".to_owned(),
+                        })
+                    });
 
             let response = match sent {
                 Ok(response) => response,
@@ -562,11 +558,14 @@ impl<T: Transport> KeepaClient<T> {
                 }
             };
 
-            let error = envelope.error.clone().unwrap_or_else(|| crate::wire::WireError {
-                kind: String::new(),
-                message: String::new(),
-                details: String::new(),
-            });
+            let error = envelope
+                .error
+                .clone()
+                .unwrap_or_else(|| crate::wire::WireError {
+                    kind: String::new(),
+                    message: String::new(),
+                    details: String::new(),
+                });
             if let Some(decoded) = typed {
                 if let Some(charge) = charge {
                     self.estimator()

@@ -89,7 +89,7 @@ pub fn deal_page(wire: &[WireDeal]) -> (Vec<DealRecord>, Vec<ConvertError>) {
             Err(error) => errors.push(error),
         }
     }
-    deals.sort_by(|a, b| b.last_update.cmp(&a.last_update));
+    deals.sort_by_key(|deal| std::cmp::Reverse(deal.last_update));
     (deals, errors)
 }
 

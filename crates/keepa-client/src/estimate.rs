@@ -50,10 +50,9 @@ impl CostEstimator {
     /// The estimated cost of one unit (page or ASIN) of `kind`.
     pub fn per_unit(&self, kind: RequestKind) -> Tokens {
         let documented = Tokens::from_whole(kind.documented_tokens_per_unit());
-        let learned = self
-            .learned
-            .get(&kind)
-            .map_or(Tokens::ZERO, |&milli| Tokens::from_milli(milli.ceil() as i64));
+        let learned = self.learned.get(&kind).map_or(Tokens::ZERO, |&milli| {
+            Tokens::from_milli(milli.ceil() as i64)
+        });
         learned.max(documented)
     }
 
@@ -102,7 +101,10 @@ mod tests {
     #[test]
     fn starts_at_the_documented_cost() {
         let estimator = CostEstimator::default();
-        assert_eq!(estimator.estimate(RequestKind::Deal, 1), Tokens::from_whole(5));
+        assert_eq!(
+            estimator.estimate(RequestKind::Deal, 1),
+            Tokens::from_whole(5)
+        );
         assert_eq!(estimator.estimate(PLAIN, 100), Tokens::from_whole(100));
     }
 

@@ -25,7 +25,9 @@ fn check_envelope(envelope: &WireEnvelope, expected: (i64, i64, i64, i64, i64, i
 
 #[test]
 fn deal_sample_envelope_matches_the_capture() {
-    let Some(bytes) = sample(DEAL_SAMPLE) else { return };
+    let Some(bytes) = sample(DEAL_SAMPLE) else {
+        return;
+    };
     // The envelope alone decodes from the whole body, as the client does for non-200 answers.
     let envelope: WireEnvelope = serde_json::from_slice(&bytes).unwrap();
     check_envelope(&envelope, (1_746_053_307_585, 295, 27_893, 5, 5, 770));
@@ -35,7 +37,9 @@ fn deal_sample_envelope_matches_the_capture() {
 
 #[test]
 fn deal_sample_first_record_arrays_2025_length_34() {
-    let Some(bytes) = sample(DEAL_SAMPLE) else { return };
+    let Some(bytes) = sample(DEAL_SAMPLE) else {
+        return;
+    };
     let response: DealResponse = serde_json::from_slice(&bytes).unwrap();
     let records = response.deals.unwrap().dr;
     assert_eq!(records.len(), 150);
@@ -60,7 +64,10 @@ fn deal_sample_first_record_arrays_2025_length_34() {
     assert_eq!(deal.avg(DealInterval::Day, PriceType::USED), Some(2422));
     assert_eq!(deal.avg(DealInterval::Day, PriceType::AMAZON), None);
     // delta = avg − current, from the raw array and recomputed from known values.
-    assert_eq!(deal.delta[DealInterval::Day.index()][PriceType::USED.index()], 398);
+    assert_eq!(
+        deal.delta[DealInterval::Day.index()][PriceType::USED.index()],
+        398
+    );
     assert_eq!(deal.delta(DealInterval::Day, PriceType::USED), Some(398));
     assert_eq!(deal.delta(DealInterval::Week, PriceType::SALES), Some(270));
     assert_eq!(deal.sales_rank_drops30, Some(34));
@@ -69,19 +76,27 @@ fn deal_sample_first_record_arrays_2025_length_34() {
 
 #[test]
 fn deal_sample_page_converts_newest_first() {
-    let Some(bytes) = sample(DEAL_SAMPLE) else { return };
+    let Some(bytes) = sample(DEAL_SAMPLE) else {
+        return;
+    };
     let response: DealResponse = serde_json::from_slice(&bytes).unwrap();
     let (deals, rejected) = convert::deal_page(&response.deals.unwrap().dr);
     assert!(rejected.is_empty());
     assert_eq!(deals.len(), 150);
     assert_eq!(deals[0].last_update, KeepaMinute(7_536_888));
     assert_eq!(deals[149].last_update, KeepaMinute(7_535_870));
-    assert!(deals.windows(2).all(|pair| pair[0].last_update >= pair[1].last_update));
+    assert!(
+        deals
+            .windows(2)
+            .all(|pair| pair[0].last_update >= pair[1].last_update)
+    );
 }
 
 #[test]
 fn product_sample_envelope_matches_the_capture() {
-    let Some(bytes) = sample(PRODUCT_SAMPLE) else { return };
+    let Some(bytes) = sample(PRODUCT_SAMPLE) else {
+        return;
+    };
     let envelope: WireEnvelope = serde_json::from_slice(&bytes).unwrap();
     check_envelope(&envelope, (1_778_386_768_884, 94, 53_441, 60, 4, 1));
     let response: ProductResponse = serde_json::from_slice(&bytes).unwrap();
@@ -90,7 +105,9 @@ fn product_sample_envelope_matches_the_capture() {
 
 #[test]
 fn product_sample_fees_stats_and_series_2026_length_36() {
-    let Some(bytes) = sample(PRODUCT_SAMPLE) else { return };
+    let Some(bytes) = sample(PRODUCT_SAMPLE) else {
+        return;
+    };
     let response: ProductResponse = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(response.products.len(), 1);
     let wire = &response.products[0];
@@ -99,7 +116,10 @@ fn product_sample_fees_stats_and_series_2026_length_36() {
     assert_eq!(wire.referral_fee_percentage, Some(15.01));
     let stats = wire.stats.as_ref().unwrap();
     assert_eq!(stats.current.len(), 36);
-    assert!(wire.offers.is_empty(), "the capture was fetched without offers");
+    assert!(
+        wire.offers.is_empty(),
+        "the capture was fetched without offers"
+    );
 
     let product = convert::product(wire).unwrap();
     assert_eq!(product.asin.as_str(), "B0D8W1YVBX");
@@ -117,8 +137,15 @@ fn product_sample_fees_stats_and_series_2026_length_36() {
 
     let new = product.histories.get(PriceType::NEW).unwrap();
     assert_eq!(new.points().len(), 129);
-    let point = |at, value| HistoryPoint { at: KeepaMinute(at), value: Some(value), shipping: None };
-    assert_eq!(&new.points()[..2], &[point(7_207_224, 2499), point(7_246_852, 1999)]);
+    let point = |at, value| HistoryPoint {
+        at: KeepaMinute(at),
+        value: Some(value),
+        shipping: None,
+    };
+    assert_eq!(
+        &new.points()[..2],
+        &[point(7_207_224, 2499), point(7_246_852, 1999)]
+    );
     assert_eq!(new.points()[128], point(8_057_266, 1499));
     // A shipping series: [t, price, shipping] triples.
     let buy_box = product.histories.get(PriceType::BUY_BOX_SHIPPING).unwrap();
@@ -126,12 +153,21 @@ fn product_sample_fees_stats_and_series_2026_length_36() {
     assert_eq!(buy_box.points()[0].shipping, Some(0));
     assert_eq!(buy_box.points()[0].landed(), Some(2499));
     // csv[0] is [t, −1]: Amazon never sold it.
-    assert_eq!(product.histories.get(PriceType::AMAZON).unwrap().points()[0].value, None);
+    assert_eq!(
+        product.histories.get(PriceType::AMAZON).unwrap().points()[0].value,
+        None
+    );
     assert!(product.histories.get(PriceType(35)).is_some());
 
     let new_stats = product.stats.get(PriceType::NEW);
     assert_eq!(
-        (new_stats.current, new_stats.avg30, new_stats.avg90, new_stats.avg180, new_stats.avg365),
+        (
+            new_stats.current,
+            new_stats.avg30,
+            new_stats.avg90,
+            new_stats.avg180,
+            new_stats.avg365
+        ),
         (Some(1499), Some(1742), Some(1797), Some(1849), Some(1908))
     );
     assert_eq!(product.stats.get(PriceType::USED).current, None);
@@ -161,6 +197,12 @@ fn unknown_fields_and_nulls_are_tolerated() {
     assert_eq!(product.fba_pick_and_pack_fee, None);
     assert_eq!(product.stats.get(PriceType(37)).current, Some(38));
     assert_eq!(product.stats.sales_rank_drops30, None);
-    assert_eq!(product.histories.get(PriceType::NEW).unwrap().points()[0].value, Some(100));
-    assert_eq!(product.histories.get(PriceType::USED).unwrap().points()[0].value, None);
+    assert_eq!(
+        product.histories.get(PriceType::NEW).unwrap().points()[0].value,
+        Some(100)
+    );
+    assert_eq!(
+        product.histories.get(PriceType::USED).unwrap().points()[0].value,
+        None
+    );
 }

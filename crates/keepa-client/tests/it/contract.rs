@@ -31,11 +31,23 @@ async fn deal_page_costs_five_and_comes_newest_first() {
     assert_eq!(page.info.tokens_consumed, 5);
     assert_eq!(page.info.attempts, 1);
     assert!(!page.deals.is_empty() && page.rejected.is_empty());
-    assert!(page.deals.windows(2).all(|pair| pair[0].last_update >= pair[1].last_update));
-    assert!(page.deals.iter().all(|deal| deal.current.get(PriceType::USED).is_some()));
+    assert!(
+        page.deals
+            .windows(2)
+            .all(|pair| pair[0].last_update >= pair[1].last_update)
+    );
+    assert!(
+        page.deals
+            .iter()
+            .all(|deal| deal.current.get(PriceType::USED).is_some())
+    );
     assert_in_step(client.bucket().snapshot().await.unwrap().balance, &sim);
 
-    let quarter = DealQuery { date_range: DateRange::Quarter, page: 1, ..DealQuery::new(PriceType::NEW) };
+    let quarter = DealQuery {
+        date_range: DateRange::Quarter,
+        page: 1,
+        ..DealQuery::new(PriceType::NEW)
+    };
     let page = client.deals(&quarter, Lane::Urgent).await.unwrap();
     assert_eq!(page.info.tokens_consumed, 5);
     assert_eq!(sim.counters().requests_with("/deal", 200), 2);
@@ -45,8 +57,14 @@ async fn deal_page_costs_five_and_comes_newest_first() {
 async fn an_unsynced_bucket_costs_one_token_call() {
     let sim = sim_builder().build();
     let client = client(&sim);
-    client.products(&stats_query(&sim, 0, 3), Lane::Bulk).await.unwrap();
-    client.products(&stats_query(&sim, 3, 3), Lane::Bulk).await.unwrap();
+    client
+        .products(&stats_query(&sim, 0, 3), Lane::Bulk)
+        .await
+        .unwrap();
+    client
+        .products(&stats_query(&sim, 3, 3), Lane::Bulk)
+        .await
+        .unwrap();
     assert_eq!(sim.counters().requests_with("/token", 200), 1);
     assert_eq!(sim.counters().requests_with("/product", 200), 2);
 }
@@ -66,10 +84,25 @@ async fn products_with_stats_offers_and_buybox_decode_and_cost_what_keepa_charge
     let batch = client.products(&query, Lane::Bulk).await.unwrap();
     assert_eq!(batch.products.len(), 5);
     assert!(batch.unknown.is_empty() && batch.rejected.is_empty());
-    assert!(batch.products.iter().any(|product| !product.offers.is_empty()));
-    assert!(batch.products.iter().all(|product| !product.stats.per_type.is_empty()));
-    assert!(batch.products.iter().all(|product| product.histories.get(PriceType::SALES).is_some()
-        || product.histories.get(PriceType::NEW).is_some()));
+    assert!(
+        batch
+            .products
+            .iter()
+            .any(|product| !product.offers.is_empty())
+    );
+    assert!(
+        batch
+            .products
+            .iter()
+            .all(|product| !product.stats.per_type.is_empty())
+    );
+    assert!(
+        batch
+            .products
+            .iter()
+            .all(|product| product.histories.get(PriceType::SALES).is_some()
+                || product.histories.get(PriceType::NEW).is_some())
+    );
     assert!(batch.info.tokens_consumed >= 40);
     // Learned from tokensConsumed, never below the documented cost.
     assert!(client.estimate(&query) >= documented);
@@ -95,7 +128,14 @@ async fn token_status_reconciles_the_bucket_for_free() {
     let sim = sim_builder().refill_rate(5).tokens(42).build();
     let client = client(&sim);
     let status = client.token_status().await.unwrap();
-    assert_eq!((status.info.tokens_left, status.info.refill_rate, status.info.tokens_consumed), (42, 5, 0));
+    assert_eq!(
+        (
+            status.info.tokens_left,
+            status.info.refill_rate,
+            status.info.tokens_consumed
+        ),
+        (42, 5, 0)
+    );
     let snapshot = client.bucket().snapshot().await.unwrap();
     assert!(snapshot.synced);
     assert_eq!(snapshot.balance, Tokens::from_whole(42));
@@ -107,7 +147,10 @@ async fn a_wrong_key_is_a_typed_error_and_is_not_retried() {
     let sim = sim_builder().build();
     let client = client_with_key(&sim, "WrongKey123");
     // Unsynced bucket: the /token call answers 400 with the all-zero envelope.
-    let error = client.products(&stats_query(&sim, 0, 1), Lane::Urgent).await.unwrap_err();
+    let error = client
+        .products(&stats_query(&sim, 0, 1), Lane::Urgent)
+        .await
+        .unwrap_err();
     assert!(matches!(error, Error::InvalidKey { .. }), "{error}");
     assert!(!error.is_transient());
     assert_eq!(sim.counters().requests_with("/token", 400), 1);
@@ -125,18 +168,27 @@ async fn a_wrong_key_is_a_typed_error_and_is_not_retried() {
         })
         .await
         .unwrap();
-    let error = client.deals(&DealQuery::new(PriceType::USED), Lane::Urgent).await.unwrap_err();
+    let error = client
+        .deals(&DealQuery::new(PriceType::USED), Lane::Urgent)
+        .await
+        .unwrap_err();
     assert!(matches!(error, Error::InvalidKey { .. }), "{error}");
     assert_eq!(sim.counters().requests_with("/deal", 400), 1);
     let snapshot = client.bucket().snapshot().await.unwrap();
-    assert_eq!((snapshot.n_in_flight, snapshot.balance), (0, Tokens::from_whole(status.info.tokens_left)));
+    assert_eq!(
+        (snapshot.n_in_flight, snapshot.balance),
+        (0, Tokens::from_whole(status.info.tokens_left))
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn an_invalid_parameter_names_the_field() {
     let sim = sim_builder().build();
     let client = client(&sim);
-    let error = client.deals(&DealQuery::new(PriceType(99)), Lane::Urgent).await.unwrap_err();
+    let error = client
+        .deals(&DealQuery::new(PriceType(99)), Lane::Urgent)
+        .await
+        .unwrap_err();
     match &error {
         Error::InvalidParameter { details, .. } => assert_eq!(details, "priceTypes"),
         other => panic!("expected invalidParameter, got {other}"),
@@ -151,11 +203,17 @@ async fn an_invalid_parameter_names_the_field() {
 async fn a_429_waits_for_the_projection_then_succeeds() {
     let sim = sim_builder().refill_rate(5).tokens(100).build();
     let client = client(&sim);
-    client.products(&stats_query(&sim, 0, 2), Lane::Urgent).await.unwrap();
+    client
+        .products(&stats_query(&sim, 0, 2), Lane::Urgent)
+        .await
+        .unwrap();
     // Another program drains the key: the bucket still projects ~98 tokens.
     sim.set_tokens_left(0);
     let before = tokio::time::Instant::now();
-    let batch = client.products(&stats_query(&sim, 2, 2), Lane::Urgent).await.unwrap();
+    let batch = client
+        .products(&stats_query(&sim, 2, 2), Lane::Urgent)
+        .await
+        .unwrap();
     assert_eq!(batch.info.attempts, 2);
     assert_eq!(sim.counters().requests_with("/product", 429), 1);
     assert_eq!(sim.counters().requests_with("/product", 200), 2);
@@ -169,12 +227,21 @@ async fn a_429_waits_for_the_projection_then_succeeds() {
 async fn a_plan_change_is_learned_from_the_next_envelope() {
     let sim = sim_builder().refill_rate(5).build();
     let client = client(&sim);
-    client.products(&stats_query(&sim, 0, 1), Lane::Urgent).await.unwrap();
+    client
+        .products(&stats_query(&sim, 0, 1), Lane::Urgent)
+        .await
+        .unwrap();
     assert_eq!(client.bucket().snapshot().await.unwrap().refill_rate, 5);
     sim.update_knobs(|knobs| knobs.refill_rate = 25);
-    client.products(&stats_query(&sim, 1, 1), Lane::Urgent).await.unwrap();
+    client
+        .products(&stats_query(&sim, 1, 1), Lane::Urgent)
+        .await
+        .unwrap();
     let snapshot = client.bucket().snapshot().await.unwrap();
-    assert_eq!((snapshot.refill_rate, snapshot.cap), (25, Tokens::from_whole(1500)));
+    assert_eq!(
+        (snapshot.refill_rate, snapshot.cap),
+        (25, Tokens::from_whole(1500))
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -190,7 +257,11 @@ async fn a_386_token_surprise_is_absorbed_without_a_429_storm() {
     }
     let counters = sim.counters();
     assert_eq!(counters.requests_with("/product", 429), 0);
-    assert!(counters.min_balance > Policy::default().deficit_floor.whole_floor(), "{}", counters.min_balance);
+    assert!(
+        counters.min_balance > Policy::default().deficit_floor.whole_floor(),
+        "{}",
+        counters.min_balance
+    );
     // The estimate followed the surprise: 10 tokens per ASIN, not the documented 1.
     let per_asin = client.estimate_per_unit(RequestKind::Product(shape));
     assert!(per_asin >= Tokens::from_milli(9_900), "{per_asin}");
@@ -202,10 +273,19 @@ async fn a_batch_above_what_the_plan_admits_is_refused_with_advice() {
     let sim = sim_builder().refill_rate(5).build();
     let client = client(&sim);
     client.token_status().await.unwrap();
-    let query = ProductQuery { offers: OfferCount::new(100), ..ProductQuery::new(batch(&sim, 0, 100)) };
+    let query = ProductQuery {
+        offers: OfferCount::new(100),
+        ..ProductQuery::new(batch(&sim, 0, 100))
+    };
     let error = client.products(&query, Lane::Bulk).await.unwrap_err();
     assert!(
-        matches!(&error, Error::Bucket { source: token_bucket::Error::CostAboveMaximum { .. }, .. }),
+        matches!(
+            &error,
+            Error::Bucket {
+                source: token_bucket::Error::CostAboveMaximum { .. },
+                ..
+            }
+        ),
         "{error}"
     );
     assert!(error.to_string().contains("split it"), "{error}");
@@ -222,7 +302,10 @@ impl Scripted {
     fn new(responses: impl IntoIterator<Item = (u16, &'static str)>) -> Scripted {
         let responses = responses
             .into_iter()
-            .map(|(status, body)| HttpResponse { status, body: body.as_bytes().to_vec() })
+            .map(|(status, body)| HttpResponse {
+                status,
+                body: body.as_bytes().to_vec(),
+            })
             .collect();
         Scripted(Mutex::new(responses))
     }
@@ -230,41 +313,75 @@ impl Scripted {
 
 impl Transport for Scripted {
     async fn send(&self, _request: HttpRequest) -> Result<HttpResponse, TransportError> {
-        Ok(self.0.lock().unwrap().pop_front().expect("the script ran out"))
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .pop_front()
+            .expect("the script ran out"))
     }
 }
 
-const ENVELOPE: &str = r#""timestamp":1000,"tokensLeft":50,"refillIn":1000,"refillRate":5,"tokensConsumed":0"#;
+const ENVELOPE: &str =
+    r#""timestamp":1000,"tokensLeft":50,"refillIn":1000,"refillRate":5,"tokensConsumed":0"#;
 
 async fn scripted_token_call(responses: Vec<(u16, &'static str)>) -> Result<(), Error> {
     let client = KeepaClient::new(
         Scripted::new(responses),
         Bucket::in_memory(Policy::default()),
         ApiKey::new(KEY).unwrap(),
-        ClientConfig { retry: crate::support::config().retry, ..ClientConfig::default() },
+        ClientConfig {
+            retry: crate::support::config().retry,
+            ..ClientConfig::default()
+        },
     );
     client.token_status().await.map(drop)
 }
 
 #[tokio::test(start_paused = true)]
 async fn statuses_the_simulator_never_sends_are_typed() {
-    let no_access = format!("{{{ENVELOPE},\"error\":{{\"type\":\"paymentRequired\",\"message\":\"no access\"}}}}");
+    let no_access = format!(
+        "{{{ENVELOPE},\"error\":{{\"type\":\"paymentRequired\",\"message\":\"no access\"}}}}"
+    );
     let no_access: &'static str = Box::leak(no_access.into_boxed_str());
-    let error = scripted_token_call(vec![(402, no_access)]).await.unwrap_err();
+    let error = scripted_token_call(vec![(402, no_access)])
+        .await
+        .unwrap_err();
     assert!(matches!(error, Error::NoApiAccess { .. }), "{error}");
 
     let not_found: &'static str = Box::leak(format!("{{{ENVELOPE}}}").into_boxed_str());
-    let error = scripted_token_call(vec![(404, not_found)]).await.unwrap_err();
+    let error = scripted_token_call(vec![(404, not_found)])
+        .await
+        .unwrap_err();
     assert!(matches!(error, Error::NotFound { .. }), "{error}");
 
-    let error = scripted_token_call(vec![(405, not_found)]).await.unwrap_err();
-    assert!(matches!(error, Error::UnexpectedStatus { status: 405, .. }), "{error}");
+    let error = scripted_token_call(vec![(405, not_found)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::UnexpectedStatus { status: 405, .. }),
+        "{error}"
+    );
 
     // A proxy's HTML 502 page, three times: a server error, not a format change.
     let html = "<html>502 Bad Gateway</html>";
-    let error = scripted_token_call(vec![(502, html), (502, html), (502, html)]).await.unwrap_err();
-    assert!(matches!(error, Error::ServerError { status: 502, attempts: 3, .. }), "{error}");
+    let error = scripted_token_call(vec![(502, html), (502, html), (502, html)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::ServerError {
+                status: 502,
+                attempts: 3,
+                ..
+            }
+        ),
+        "{error}"
+    );
 
     // ... and a retry that then succeeds.
-    scripted_token_call(vec![(502, html), (200, not_found)]).await.unwrap();
+    scripted_token_call(vec![(502, html), (200, not_found)])
+        .await
+        .unwrap();
 }

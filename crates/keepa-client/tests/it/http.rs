@@ -15,7 +15,10 @@ use crate::support::{KEY, batch, sim_builder};
 
 fn http_client(base_url: &str, key: &str) -> KeepaClient<ReqwestTransport> {
     let config = ClientConfig {
-        retry: RetryPolicy { max_attempts: NonZeroU32::MIN, ..RetryPolicy::default() },
+        retry: RetryPolicy {
+            max_attempts: NonZeroU32::MIN,
+            ..RetryPolicy::default()
+        },
         ..ClientConfig::default()
     };
     KeepaClient::new(
@@ -41,7 +44,10 @@ async fn the_client_speaks_http_to_the_simulator() {
     let client = http_client(&base_url, KEY);
     let status = client.token_status().await.unwrap();
     assert_eq!(status.info.refill_rate, 20);
-    let page = client.deals(&DealQuery::new(PriceType::USED), Lane::Urgent).await.unwrap();
+    let page = client
+        .deals(&DealQuery::new(PriceType::USED), Lane::Urgent)
+        .await
+        .unwrap();
     assert!(!page.deals.is_empty());
     let query = ProductQuery {
         stats_days: NonZeroU32::new(180),
@@ -54,13 +60,29 @@ async fn the_client_speaks_http_to_the_simulator() {
 
     let mut printed = String::new();
     let wrong_key = "WrongHttpKeyA1B2C3";
-    let error = http_client(&base_url, wrong_key).token_status().await.unwrap_err();
+    let error = http_client(&base_url, wrong_key)
+        .token_status()
+        .await
+        .unwrap_err();
     assert!(matches!(error, Error::InvalidKey { .. }), "{error}");
     printed.push_str(&all_forms(&error));
 
     sim.update_knobs(|knobs| knobs.server_error_rate = 1.0);
-    let error = client.deals(&DealQuery::new(PriceType::USED), Lane::Urgent).await.unwrap_err();
-    assert!(matches!(error, Error::ServerError { status: 500, attempts: 1, .. }), "{error}");
+    let error = client
+        .deals(&DealQuery::new(PriceType::USED), Lane::Urgent)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::ServerError {
+                status: 500,
+                attempts: 1,
+                ..
+            }
+        ),
+        "{error}"
+    );
     printed.push_str(&all_forms(&error));
 
     stop.send(()).unwrap();
@@ -76,7 +98,13 @@ async fn the_client_speaks_http_to_the_simulator() {
 
     let logs = captured.text();
     for secret in [KEY, wrong_key] {
-        assert!(!printed.contains(secret), "the key leaked into an error:\n{printed}");
-        assert!(!logs.contains(secret), "the key leaked into the logs:\n{logs}");
+        assert!(
+            !printed.contains(secret),
+            "the key leaked into an error:\n{printed}"
+        );
+        assert!(
+            !logs.contains(secret),
+            "the key leaked into the logs:\n{logs}"
+        );
     }
 }

@@ -82,20 +82,38 @@ async fn the_key_never_appears_in_logs_or_errors() {
         |knobs| knobs.non_json_body_rate = 1.0,
     ];
     for fault in faults {
-        sim.set_knobs(keepa_sim::Knobs { refill_rate: sim.knobs().refill_rate, ..keepa_sim::Knobs::default() });
+        sim.set_knobs(keepa_sim::Knobs {
+            refill_rate: sim.knobs().refill_rate,
+            ..keepa_sim::Knobs::default()
+        });
         sim.update_knobs(fault);
-        let error = client.products(&stats_query(&sim, 0, 3), Lane::Bulk).await.unwrap_err();
+        let error = client
+            .products(&stats_query(&sim, 0, 3), Lane::Bulk)
+            .await
+            .unwrap_err();
         printed.push_str(&all_forms(&error));
-        let error = client.deals(&DealQuery::new(PriceType::USED), Lane::Urgent).await.unwrap_err();
+        let error = client
+            .deals(&DealQuery::new(PriceType::USED), Lane::Urgent)
+            .await
+            .unwrap_err();
         printed.push_str(&all_forms(&error));
     }
-    sim.set_knobs(keepa_sim::Knobs { refill_rate: sim.knobs().refill_rate, ..keepa_sim::Knobs::default() });
-    let error = client.deals(&DealQuery::new(PriceType(99)), Lane::Urgent).await.unwrap_err();
+    sim.set_knobs(keepa_sim::Knobs {
+        refill_rate: sim.knobs().refill_rate,
+        ..keepa_sim::Knobs::default()
+    });
+    let error = client
+        .deals(&DealQuery::new(PriceType(99)), Lane::Urgent)
+        .await
+        .unwrap_err();
     printed.push_str(&all_forms(&error));
 
     let wrong_key = "WrongKeyQ1W2E3R4T5";
     let stranger = client_with_key(&sim, wrong_key);
-    let error = stranger.products(&stats_query(&sim, 0, 1), Lane::Urgent).await.unwrap_err();
+    let error = stranger
+        .products(&stats_query(&sim, 0, 1), Lane::Urgent)
+        .await
+        .unwrap_err();
     assert!(matches!(error, Error::InvalidKey { .. }));
     printed.push_str(&all_forms(&error));
     printed.push_str(&format!("{client:?}\n{stranger:?}\n"));
@@ -110,11 +128,23 @@ async fn the_key_never_appears_in_logs_or_errors() {
     printed.push_str(&format!("{request:?}\n"));
 
     let logs = captured.text();
-    assert!(logs.contains("keepa answered a server error"), "the failures were logged:\n{logs}");
-    assert!(logs.contains("malformed body") && logs.contains("Timeout"), "{logs}");
+    assert!(
+        logs.contains("keepa answered a server error"),
+        "the failures were logged:\n{logs}"
+    );
+    assert!(
+        logs.contains("malformed body") && logs.contains("Timeout"),
+        "{logs}"
+    );
     for secret in [KEY, wrong_key] {
-        assert!(!logs.contains(secret), "the key leaked into the logs:\n{logs}");
-        assert!(!printed.contains(secret), "the key leaked into an error:\n{printed}");
+        assert!(
+            !logs.contains(secret),
+            "the key leaked into the logs:\n{logs}"
+        );
+        assert!(
+            !printed.contains(secret),
+            "the key leaked into an error:\n{printed}"
+        );
     }
     assert!(printed.contains("ApiKey(***)"));
 }

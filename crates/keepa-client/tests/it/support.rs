@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use keepa_client::{
-    ApiKey, AsinBatch, ClientConfig, KeepaClient, ProductQuery, RetryPolicy, SimTransport,
-    Timeouts,
+    ApiKey, AsinBatch, ClientConfig, KeepaClient, ProductQuery, RetryPolicy, SimTransport, Timeouts,
 };
 use keepa_sim::{Sim, SimBuilder};
 use token_bucket::{Bucket, Policy};
