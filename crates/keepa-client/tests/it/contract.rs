@@ -385,3 +385,30 @@ async fn statuses_the_simulator_never_sends_are_typed() {
         .await
         .unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn calls_are_send_so_they_can_be_spawned() {
+    let sim = sim_builder().build();
+    let client = client(&sim);
+    let query = stats_query(&sim, 0, 1);
+    let products = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .products(&query, Lane::Bulk)
+                .await
+                .map(|batch| batch.products.len())
+        }
+    });
+    let deals = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .deals(&DealQuery::new(PriceType::USED), Lane::Urgent)
+                .await
+                .map(|page| page.deals.len())
+        }
+    });
+    assert_eq!(products.await.unwrap().unwrap(), 1);
+    assert!(deals.await.unwrap().unwrap() > 0);
+}
