@@ -213,27 +213,37 @@ fn bench_upserts(directory: &Path) {
         .expect("foreign keys");
     raw.busy_timeout(std::time::Duration::from_secs(5))
         .expect("busy timeout");
-    let mut next = 0_usize;
-    let raw_measurement = benchkit::measure("raw_rusqlite_insert_per_transaction", || {
-        raw_insert(&raw, benchkit::black_box(&rows[next % rows.len()]));
-        next += 1;
-    });
-
     let mut writer =
         Writer::open(directory.join("store.sqlite"), StoreOptions::default()).expect("store");
-    let mut next = 0_usize;
-    let store_measurement = benchkit::measure("store_upsert_deal", || {
-        writer
-            .upsert_deal(benchkit::black_box(&rows[next % rows.len()]), write_at(NOW))
-            .expect("upsert");
-        next += 1;
-    });
+    // The machine is shared and its load varies: measure both sides twice,
+    // alternating, and keep each side's faster round.
+    let mut raw_next = 0_usize;
+    let mut store_next = 0_usize;
+    let mut raw_ns = f64::INFINITY;
+    let mut store_ns = f64::INFINITY;
+    for _round in 0..2 {
+        let raw_measurement = benchkit::measure("raw_rusqlite_insert_per_transaction", || {
+            raw_insert(&raw, benchkit::black_box(&rows[raw_next % rows.len()]));
+            raw_next += 1;
+        });
+        raw_ns = raw_ns.min(raw_measurement.ns_per_iter);
+        let store_measurement = benchkit::measure("store_upsert_deal", || {
+            writer
+                .upsert_deal(
+                    benchkit::black_box(&rows[store_next % rows.len()]),
+                    write_at(NOW),
+                )
+                .expect("upsert");
+            store_next += 1;
+        });
+        store_ns = store_ns.min(store_measurement.ns_per_iter);
+    }
     benchkit::report(
         "store_committed_upserts_per_second",
-        1e9 / store_measurement.ns_per_iter,
+        1e9 / store_ns,
         "upserts/s",
         "raw_rusqlite_committed_inserts_per_second",
-        1e9 / raw_measurement.ns_per_iter,
+        1e9 / raw_ns,
     );
 }
 

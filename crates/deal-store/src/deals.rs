@@ -137,9 +137,14 @@ pub(crate) fn check_and_record_fence(
     Ok(())
 }
 
+// `INSERT OR REPLACE` with the old `first_seen_at` read in a subquery rather
+// than `ON CONFLICT DO UPDATE SET` every column: the bench measured the
+// upsert form at half the speed of a plain replace once rows are updated
+// (each SET column makes SQLite re-evaluate and rewrite every index). The
+// old rowid is kept too, so a replaced row stays where it was in the table.
 const UPSERT_DEAL: &str = r"
-INSERT INTO deals (
-    asin, title, brand, root_category, keepa_last_update_minute, analysed_at, refreshed_at,
+INSERT OR REPLACE INTO deals (
+    rowid, asin, title, brand, root_category, keepa_last_update_minute, analysed_at, refreshed_at,
     buy_price_type, price_now, buy_shipping, seller_id, seller_is_fba, condition_code, seller_quality,
     fba_fee, fba_fee_is_default, referral_fee_percent, referral_fee_is_default, tax, prep_fee,
     inbound_shipping, all_in_cost, list_at, list_at_implausible, total_fees, profit, margin_percent,
@@ -148,38 +153,15 @@ INSERT INTO deals (
     new_offer_trend, used_offer_trend, sales_rank, drops_30, drops_90, drops_365, amazon_sells,
     first_seen_at, last_seen_at, source, lease, fencing_number
 ) VALUES (
-    ?1, ?2, ?3, ?4, ?5, ?6, ?7,
+    (SELECT rowid FROM deals WHERE asin = ?1), ?1, ?2, ?3, ?4, ?5, ?6, ?7,
     ?8, ?9, ?10, ?11, ?12, ?13, ?14,
     ?15, ?16, ?17, ?18, ?19, ?20,
     ?21, ?22, ?23, ?24, ?25, ?26, ?27,
     ?28, ?29, ?30, ?31, ?32,
     ?33, ?34, ?35, ?36, ?37,
     ?38, ?39, ?40, ?41, ?42, ?43, ?44,
-    ?45, ?45, ?46, ?47, ?48
+    coalesce((SELECT first_seen_at FROM deals WHERE asin = ?1), ?45), ?45, ?46, ?47, ?48
 )
-ON CONFLICT (asin) DO UPDATE SET
-    title = excluded.title, brand = excluded.brand, root_category = excluded.root_category,
-    keepa_last_update_minute = excluded.keepa_last_update_minute, analysed_at = excluded.analysed_at,
-    refreshed_at = excluded.refreshed_at, buy_price_type = excluded.buy_price_type,
-    price_now = excluded.price_now, buy_shipping = excluded.buy_shipping, seller_id = excluded.seller_id,
-    seller_is_fba = excluded.seller_is_fba, condition_code = excluded.condition_code,
-    seller_quality = excluded.seller_quality, fba_fee = excluded.fba_fee,
-    fba_fee_is_default = excluded.fba_fee_is_default, referral_fee_percent = excluded.referral_fee_percent,
-    referral_fee_is_default = excluded.referral_fee_is_default, tax = excluded.tax,
-    prep_fee = excluded.prep_fee, inbound_shipping = excluded.inbound_shipping,
-    all_in_cost = excluded.all_in_cost, list_at = excluded.list_at,
-    list_at_implausible = excluded.list_at_implausible, total_fees = excluded.total_fees,
-    profit = excluded.profit, margin_percent = excluded.margin_percent, roi_percent = excluded.roi_percent,
-    min_listing_price = excluded.min_listing_price, one_year_average = excluded.one_year_average,
-    one_year_average_is_estimate = excluded.one_year_average_is_estimate,
-    percent_down = excluded.percent_down, inferred_sales = excluded.inferred_sales,
-    inferred_sales_last_year = excluded.inferred_sales_last_year, offer_drops = excluded.offer_drops,
-    deal_trust_percent = excluded.deal_trust_percent, price_trend = excluded.price_trend,
-    new_offer_trend = excluded.new_offer_trend, used_offer_trend = excluded.used_offer_trend,
-    sales_rank = excluded.sales_rank, drops_30 = excluded.drops_30, drops_90 = excluded.drops_90,
-    drops_365 = excluded.drops_365, amazon_sells = excluded.amazon_sells,
-    last_seen_at = excluded.last_seen_at, source = excluded.source, lease = excluded.lease,
-    fencing_number = excluded.fencing_number
 ";
 
 /// The columns [`stored_deal_from_row`] reads, in order, for `SELECT` lists.

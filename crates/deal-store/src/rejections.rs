@@ -72,30 +72,7 @@ impl Writer {
         now: UnixSeconds,
     ) -> StoreResult<()> {
         self.write("recording a rejection", |transaction, path| {
-            transaction
-                .prepare_cached(
-                    "INSERT INTO rejections (asin, reason, rejected_at, keepa_last_update_minute)
-                     VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (asin) DO UPDATE SET reason = excluded.reason,
-                         rejected_at = excluded.rejected_at,
-                         keepa_last_update_minute = excluded.keepa_last_update_minute",
-                )
-                .and_then(|mut statement| {
-                    statement.execute((
-                        asin.as_str(),
-                        reason.as_str(),
-                        now.0,
-                        keepa_last_update.map(|minute| minute.0),
-                    ))
-                })
-                .context(path, "recording a rejection")?;
-            increment_counter(
-                transaction,
-                path,
-                EventKind::Rejection,
-                reason.as_str(),
-                now,
-            )
+            insert_rejection(transaction, path, asin, reason, keepa_last_update, now)
         })
     }
 
@@ -220,4 +197,39 @@ impl Reader<'_> {
             )
             .context(self.path, "counting quarantined asins")
     }
+}
+
+/// Records a rejection and counts it, inside the caller's transaction.
+pub(crate) fn insert_rejection(
+    transaction: &rusqlite::Transaction<'_>,
+    path: &std::path::Path,
+    asin: Asin,
+    reason: RejectionReason,
+    keepa_last_update: Option<KeepaMinute>,
+    now: UnixSeconds,
+) -> StoreResult<()> {
+    transaction
+        .prepare_cached(
+            "INSERT INTO rejections (asin, reason, rejected_at, keepa_last_update_minute)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (asin) DO UPDATE SET reason = excluded.reason,
+                 rejected_at = excluded.rejected_at,
+                 keepa_last_update_minute = excluded.keepa_last_update_minute",
+        )
+        .and_then(|mut statement| {
+            statement.execute((
+                asin.as_str(),
+                reason.as_str(),
+                now.0,
+                keepa_last_update.map(|minute| minute.0),
+            ))
+        })
+        .context(path, "recording a rejection")?;
+    increment_counter(
+        transaction,
+        path,
+        EventKind::Rejection,
+        reason.as_str(),
+        now,
+    )
 }

@@ -167,8 +167,22 @@ CREATE INDEX deals_valid_by_last_seen ON deals (last_seen_at, asin)
     WHERE profit > 0 AND list_at > 0 AND one_year_average > 0;
 ";
 
+/// Version 3: the backlog, the durable queue between discovery and the tasks that fetch
+/// products. An ASIN is queued at most once per kind; discovery's watermark only passes deals
+/// that are stored, rejected or queued here.
+const MIGRATION_3: &str = r"
+CREATE TABLE backlog (
+    asin                     TEXT    NOT NULL,
+    kind                     TEXT    NOT NULL CHECK (kind IN ('analyse', 'refresh')),
+    keepa_last_update_minute INTEGER NOT NULL,
+    enqueued_at              INTEGER NOT NULL,
+    PRIMARY KEY (asin, kind)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX backlog_by_age ON backlog (kind, enqueued_at, asin);
+";
+
 /// The migrations in order; index `i` holds migration `i + 1`.
-const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2];
+const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3];
 
 /// The schema version this build creates and understands.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -102,15 +102,7 @@ impl Writer {
             if let Some(fence) = fence {
                 check_and_record_fence(transaction, path, fence, now)?;
             }
-            transaction
-                .execute(
-                    "INSERT INTO watermark (id, keepa_minute, updated_at) VALUES (1, ?1, ?2)
-                     ON CONFLICT (id) DO UPDATE SET keepa_minute = excluded.keepa_minute,
-                                                    updated_at = excluded.updated_at",
-                    (minute.0, now.0),
-                )
-                .context(path, "storing the watermark")?;
-            Ok(())
+            store_watermark(transaction, path, minute, now)
         })
     }
 
@@ -195,4 +187,22 @@ impl Reader<'_> {
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .context(self.path, "listing fences")
     }
+}
+
+/// Writes the watermark inside the caller's transaction (the fence, if any, already checked).
+pub(crate) fn store_watermark(
+    transaction: &rusqlite::Transaction<'_>,
+    path: &std::path::Path,
+    minute: KeepaMinute,
+    now: UnixSeconds,
+) -> StoreResult<()> {
+    transaction
+        .execute(
+            "INSERT INTO watermark (id, keepa_minute, updated_at) VALUES (1, ?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET keepa_minute = excluded.keepa_minute,
+                                            updated_at = excluded.updated_at",
+            (minute.0, now.0),
+        )
+        .context(path, "storing the watermark")?;
+    Ok(())
 }
