@@ -2,6 +2,7 @@
 //! tasks and the HTTP API. `bins/worker` only parses its command line into a
 //! [`config::WorkerConfig`] and calls into this crate.
 
+pub mod api;
 pub mod config;
 pub mod lock;
 pub mod metrics;

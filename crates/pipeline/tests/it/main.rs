@@ -1,0 +1,3 @@
+//! The pipeline crate's integration tests, one binary with a module per area.
+
+mod api;
