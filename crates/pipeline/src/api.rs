@@ -108,7 +108,7 @@ impl fmt::Debug for ApiState {
     }
 }
 
-/// The API's router, its state applied: ready for [`axum::serve`] or for
+/// The API's router, its state applied: ready for [`serve`] (or `axum::serve`) or for
 /// driving in tests with `tower::ServiceExt::oneshot`.
 pub fn router(state: ApiState) -> Router {
     Router::new()

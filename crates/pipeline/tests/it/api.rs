@@ -919,6 +919,40 @@ async fn a_store_that_cannot_be_read_is_a_503_saying_what_failed() {
 }
 
 #[tokio::test]
+async fn reads_answer_while_the_writer_is_busy() {
+    let seeded = seeded().await;
+    let (entered, writer_is_busy) = tokio::sync::oneshot::channel::<()>();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    // Holds the store's one writer until released, as a long commit would.
+    let store = seeded.state.store.clone();
+    let busy_writer = tokio::spawn(async move {
+        store
+            .write(move |_writer| {
+                let _ = entered.send(());
+                let _ = released.recv();
+                Ok(())
+            })
+            .await
+    });
+    writer_is_busy.await.expect("the writer is held");
+
+    let (status, body) = get_json(&seeded.router, "/api/deal-count").await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, serde_json::json!({"count": VALID_DEALS}))
+    );
+    let (status, body) = get_json(&seeded.router, "/api/deals?limit=2").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(asins_of(&body).len(), 2);
+
+    release.send(()).expect("the writer is waiting");
+    busy_writer
+        .await
+        .expect("the writer task completes")
+        .expect("the write succeeds");
+}
+
+#[tokio::test]
 async fn serves_over_a_real_socket_and_shuts_down_gracefully() {
     let seeded = seeded().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
