@@ -142,6 +142,9 @@ pub(crate) fn check_and_record_fence(
 // upsert form at half the speed of a plain replace once rows are updated
 // (each SET column makes SQLite re-evaluate and rewrite every index). The
 // old rowid is kept too, so a replaced row stays where it was in the table.
+// A rescue refreshes the money figures but does not count as seeing the deal
+// (DESIGN.md §6: rescued at 48 h, deleted at 72 h unless discovery sees it
+// again), so it keeps `last_seen_at`.
 const UPSERT_DEAL: &str = r"
 INSERT OR REPLACE INTO deals (
     rowid, asin, title, brand, root_category, keepa_last_update_minute, analysed_at, refreshed_at,
@@ -160,7 +163,9 @@ INSERT OR REPLACE INTO deals (
     ?28, ?29, ?30, ?31, ?32,
     ?33, ?34, ?35, ?36, ?37,
     ?38, ?39, ?40, ?41, ?42, ?43, ?44,
-    coalesce((SELECT first_seen_at FROM deals WHERE asin = ?1), ?45), ?45, ?46, ?47, ?48
+    coalesce((SELECT first_seen_at FROM deals WHERE asin = ?1), ?45),
+    CASE WHEN ?46 = 'rescue' THEN coalesce((SELECT last_seen_at FROM deals WHERE asin = ?1), ?45) ELSE ?45 END,
+    ?46, ?47, ?48
 )
 ";
 

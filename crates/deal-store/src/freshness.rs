@@ -59,8 +59,9 @@ impl Writer {
 }
 
 impl Reader<'_> {
-    /// Deals not seen for at least `min_age`, oldest first, at most `limit`,
-    /// with their `last_seen_at`.
+    /// Deals not seen for at least `min_age` and not yet rescued since (a
+    /// rescue sets `refreshed_at` but keeps `last_seen_at`), oldest first, at
+    /// most `limit`, with their `last_seen_at`.
     pub fn stale_rescue_candidates(
         &self,
         min_age: Duration,
@@ -71,13 +72,19 @@ impl Reader<'_> {
             .connection
             .prepare_cached(
                 "SELECT asin, last_seen_at FROM deals WHERE last_seen_at <= ?1
+                   AND refreshed_at < last_seen_at + ?3
                  ORDER BY last_seen_at, asin LIMIT ?2",
             )
             .context(self.path, "listing stale deals")?;
         let rows = statement
-            .query_map((cutoff(now, min_age).0, limit), |row| {
-                Ok((row.get::<_, String>(0)?, UnixSeconds(row.get(1)?)))
-            })
+            .query_map(
+                (
+                    cutoff(now, min_age).0,
+                    limit,
+                    i64::try_from(min_age.as_secs()).unwrap_or(i64::MAX),
+                ),
+                |row| Ok((row.get::<_, String>(0)?, UnixSeconds(row.get(1)?))),
+            )
             .context(self.path, "listing stale deals")?;
         let mut candidates = Vec::new();
         for row in rows {

@@ -27,6 +27,7 @@
 //! from writing (the worker's instance lock does; here that shows up as
 //! [`StoreError::Locked`]).
 
+mod backlog;
 mod backup;
 mod connection;
 mod counters;
@@ -44,6 +45,7 @@ use std::path::Path;
 
 use deal_filters::AnalysedDeal;
 
+pub use backlog::{BacklogEntry, BacklogKind};
 pub use backup::backup_database;
 pub use connection::{Readers, StoreOptions, Synchronous, Writer};
 pub use counters::{DAY_SECONDS, EventKind};

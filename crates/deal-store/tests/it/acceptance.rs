@@ -1,6 +1,7 @@
 //! The acceptance cases of DESIGN.md §10 that concern the store, and the
 //! freshness queries around them.
 
+use deal_filters::AnalysedDeal;
 use std::time::Duration;
 
 use deal_store::{
@@ -136,12 +137,13 @@ fn the_api_hides_profit_0_and_minus_5_list_at_missing_or_0_and_one_year_average_
 fn stale_rescue_candidates_are_those_unseen_for_48h_oldest_first() {
     let (_directory, mut writer) = temp_writer();
     for (index, hours_ago) in [(1, 47), (2, 60), (3, 49), (4, 100), (5, 1)] {
-        writer
-            .upsert_deal(
-                &valid_deal(index),
-                analysis_at(UnixSeconds(NOW.0 - hours_ago * HOUR)),
-            )
-            .unwrap();
+        let when = UnixSeconds(NOW.0 - hours_ago * HOUR);
+        // As the pipeline writes them: refreshed when last seen.
+        let deal = AnalysedDeal {
+            refreshed_at: when,
+            ..valid_deal(index)
+        };
+        writer.upsert_deal(&deal, analysis_at(when)).unwrap();
     }
     let candidates = writer
         .reader()

@@ -1,6 +1,7 @@
 //! Integration tests of deal-store: one binary, one module per feature.
 
 mod acceptance;
+mod backlog;
 mod bad_input;
 mod concurrency;
 mod crash;
