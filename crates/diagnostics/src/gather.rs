@@ -1,0 +1,666 @@
+//! The one module that does IO: it reads the database (through deal-store's query-only
+//! readers), Redis (through fleet and token-bucket), the instance lock (through a
+//! [`LockInspector`]) and, at most once, Keepa's `/token` (through a [`TokenProbe`]), and turns
+//! every source that cannot be read into an `Err(reason)` for the checks to report as UNKNOWN.
+//!
+//! It never writes to the database, never deletes a Redis key, and never fails as a whole: a
+//! dead source costs only the checks that depend on it. Database reads block the calling thread
+//! (`diag` runs them on a current-thread runtime); Redis operations are bounded by
+//! [`REDIS_TIMEOUT`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use deal_store::{DealFilter, Reader, Readers, StoreOptions};
+use fleet::{Fleet, FleetConfig, Heartbeat, Incident, KeyKind, PauseFlag, RedisEndpoint};
+use keepa_model::{KeepaMinute, UnixSeconds};
+use token_bucket::{Bucket, Policy, RedisConfig};
+
+use crate::checks::{
+    self, DatabaseFacts, Funnel, LeaseObservation, QuotaInput, QuotaSource, Tier, WatermarkFacts,
+};
+use crate::records::{
+    HEARTBEAT_STATE_PREFIX, INCIDENTS_STATE_KEY, PAUSE_STATE_KEY, QUOTA_STATE_KEY, QuotaRecord,
+};
+use crate::report::Report;
+
+/// How long one Redis operation may take before its source is reported unreachable.
+pub const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a database read waits for a lock before the database is reported locked.
+pub const DATABASE_BUSY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Minutes of call counts the call-rate check averages over.
+pub const CALL_RATE_WINDOW_MINUTES: u32 = 10;
+
+/// Incidents read from the fleet (the newest).
+const INCIDENTS_READ: usize = 20;
+
+/// Why diagnostics could not even start (its configuration is unusable). Sources that cannot
+/// be reached are not errors: they become UNKNOWN checks.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The Redis URL cannot be parsed. The URL is not repeated: it may hold a password.
+    #[error("the redis url is not valid: {0}")]
+    InvalidRedisUrl(String),
+    /// The key prefix is empty.
+    #[error("the key prefix is empty; use a prefix such as \"keepa-deals:\"")]
+    EmptyKeyPrefix,
+}
+
+/// The fleet tier's Redis: a URL (which may hold a password, never printed) and the key prefix.
+#[derive(Clone)]
+pub struct RedisSource {
+    url: String,
+    endpoint: RedisEndpoint,
+    key_prefix: String,
+}
+
+impl RedisSource {
+    /// Validates `url` and `key_prefix`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] for a URL that is not a Redis URL or an empty prefix.
+    pub fn new(url: &str, key_prefix: &str) -> Result<RedisSource, ConfigError> {
+        if key_prefix.is_empty() {
+            return Err(ConfigError::EmptyKeyPrefix);
+        }
+        let endpoint = RedisEndpoint::from_url(url).map_err(|error| match error {
+            fleet::Error::InvalidRedisUrl { detail } => ConfigError::InvalidRedisUrl(detail),
+            other => ConfigError::InvalidRedisUrl(other.to_string()),
+        })?;
+        Ok(RedisSource {
+            url: url.to_owned(),
+            endpoint,
+            key_prefix: key_prefix.to_owned(),
+        })
+    }
+
+    /// The endpoint, `host:port/db`, without credentials.
+    pub fn endpoint(&self) -> &str {
+        self.endpoint.as_str()
+    }
+
+    /// The key prefix.
+    pub fn key_prefix(&self) -> &str {
+        &self.key_prefix
+    }
+}
+
+impl fmt::Debug for RedisSource {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("RedisSource")
+            .field("endpoint", &self.endpoint.as_str())
+            .field("key_prefix", &self.key_prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where diagnostics looks, and the expectations it judges by.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    /// The worker's SQLite database.
+    pub database: PathBuf,
+    /// Redis, in the fleet tier; `None` in the embedded tier.
+    pub redis: Option<RedisSource>,
+    /// Expected calls per minute per client, for the call-rate check (empty: only list them).
+    pub expected_call_rates: BTreeMap<String, f64>,
+    /// The bucket's deficit floor in whole tokens (the token-bucket default, −180).
+    pub deficit_floor: i64,
+}
+
+impl Sources {
+    /// The embedded tier on `database`, with default expectations.
+    pub fn embedded(database: impl Into<PathBuf>) -> Sources {
+        Sources {
+            database: database.into(),
+            redis: None,
+            expected_call_rates: BTreeMap::new(),
+            deficit_floor: Policy::default().deficit_floor.whole_floor(),
+        }
+    }
+
+    /// The tier these sources describe.
+    pub fn tier(&self) -> Tier {
+        if self.redis.is_some() {
+            Tier::Fleet
+        } else {
+            Tier::Embedded
+        }
+    }
+}
+
+/// Why a `/token` probe failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProbeError {
+    /// Keepa refused the key (invalid key, no API access): the quota check FAILs.
+    #[error("{0}")]
+    KeyRejected(String),
+    /// Keepa could not be asked (no key, network, timeout, 5xx): the quota check is UNKNOWN.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// Diagnostics' one `/token` call, made only when no recent quota observation exists.
+/// `diag` implements it with keepa-client; tests count calls.
+pub trait TokenProbe {
+    /// Asks Keepa for the quota. Must never put the API key in its error.
+    fn probe(&self) -> impl Future<Output = Result<QuotaRecord, ProbeError>> + Send;
+}
+
+/// A probe that never calls Keepa (`--no-probe`, or no key configured).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProbe;
+
+impl TokenProbe for NoProbe {
+    async fn probe(&self) -> Result<QuotaRecord, ProbeError> {
+        Err(ProbeError::Unavailable(
+            "diag makes no /token call (no keepa key given, or --no-probe)".to_owned(),
+        ))
+    }
+}
+
+/// Who holds the embedded tier's instance lock of a database. `diag` implements it with the
+/// worker's `pipeline::lock::InstanceLock::holder` (diagnostics does not depend on the worker's
+/// library, so the worker may depend on this crate for [`QuotaRecord`]).
+pub trait LockInspector {
+    /// `Ok(Some(pid))` while a process holds the lock (`Some(None)`: no pid written), `Ok(None)`
+    /// when free. Must never take the lock for longer than the inspection.
+    ///
+    /// # Errors
+    /// A one-line reason when the lock file exists but cannot be inspected.
+    fn holder(&self, database: &Path) -> Result<Option<Option<u32>>, String>;
+}
+
+/// Everything gathered, each source's failure kept as `Err(reason)`.
+#[derive(Debug, Clone)]
+pub struct Observations {
+    /// The tier observed.
+    pub tier: Tier,
+    /// The quota.
+    pub quota: QuotaInput,
+    /// Task heartbeats (Redis in the fleet tier, the store's state in the embedded one).
+    pub heartbeats: Result<Vec<Heartbeat>, String>,
+    /// Leases (fleet tier; none in the embedded tier).
+    pub leases: Result<Vec<LeaseObservation>, String>,
+    /// Backlog depth.
+    pub backlog: Result<u64, String>,
+    /// Deals by age.
+    pub ages: Result<deal_store::AgeBuckets, String>,
+    /// The deal funnel.
+    pub funnel: Result<Funnel, String>,
+    /// Errors by kind over 24 h.
+    pub errors: Result<Vec<(String, u64)>, String>,
+    /// Call rates per client (`None` in the embedded tier).
+    pub call_rates: Result<Option<Vec<(String, f64)>>, String>,
+    /// Database integrity and size.
+    pub database: Result<DatabaseFacts, String>,
+    /// The stored watermark.
+    pub watermark: Result<Option<WatermarkFacts>, String>,
+    /// Incidents, newest first.
+    pub incidents: Result<Vec<Incident>, String>,
+    /// The pause flag.
+    pub pause: Result<Option<PauseFlag>, String>,
+    /// The instance lock's holder.
+    pub instance_lock: Result<Option<Option<u32>>, String>,
+    /// `now` on the fleet's clock (Redis `TIME`), for fleet-sourced instants; `now` otherwise.
+    pub fleet_now_ms: i64,
+    /// Whether the `/token` probe was called.
+    pub probed: bool,
+}
+
+/// Runs every check over `observations` at `now_ms` (pure).
+pub fn evaluate(observations: &Observations, sources: &Sources, now_ms: i64) -> Report {
+    let fleet_now = observations.fleet_now_ms;
+    let checks = vec![
+        checks::check_quota(
+            &observations.quota,
+            sources.deficit_floor,
+            checks::any_task_has_work(&observations.heartbeats),
+            now_ms,
+        ),
+        checks::check_task_progress(&observations.heartbeats, fleet_now),
+        checks::check_leases(&observations.leases, fleet_now),
+        checks::check_backlog(&observations.backlog),
+        checks::check_stale_deals(&observations.ages),
+        checks::check_deal_funnel(&observations.funnel),
+        checks::check_api_errors(&observations.errors),
+        checks::check_call_rates(&observations.call_rates, &sources.expected_call_rates),
+        checks::check_database(&observations.database),
+        checks::check_watermark(&observations.watermark, now_ms),
+        checks::check_incidents(&observations.incidents, fleet_now),
+        checks::check_pause(&observations.pause, fleet_now),
+        checks::check_instance_lock(&observations.instance_lock, observations.tier),
+    ];
+    Report::new(checks, now_ms)
+}
+
+/// Gathers every source, then [`evaluate`]s: the whole of `diag` but argument parsing and
+/// rendering.
+pub async fn diagnose(
+    sources: &Sources,
+    probe: &impl TokenProbe,
+    lock: &impl LockInspector,
+    now_ms: i64,
+) -> Report {
+    let observations = gather(sources, probe, lock, now_ms).await;
+    evaluate(&observations, sources, now_ms)
+}
+
+/// Reads every source. Never fails: unreachable sources are `Err(reason)` in the result. Calls
+/// `probe` at most once, and only when neither Redis nor the store holds a quota observation
+/// younger than [`crate::RECENT_QUOTA_MS`].
+pub async fn gather(
+    sources: &Sources,
+    probe: &impl TokenProbe,
+    lock: &impl LockInspector,
+    now_ms: i64,
+) -> Observations {
+    let store = read_store(&sources.database, now_ms);
+    let instance_lock = lock.holder(&sources.database);
+    let tier = sources.tier();
+
+    let (fleet_state, redis_quota) = match &sources.redis {
+        Some(redis) => {
+            let fleet_state = read_fleet(redis).await;
+            let redis_quota = match &fleet_state {
+                // Redis is down: do not wait for a second timeout on the bucket.
+                Err(reason) => Err(reason.clone()),
+                Ok(state) => read_redis_quota(redis, state.now_ms).await,
+            };
+            (Some(fleet_state), Some(redis_quota))
+        }
+        None => (None, None),
+    };
+
+    let stored_quota = store
+        .state
+        .as_ref()
+        .map(|state| state.quota)
+        .map_err(Clone::clone);
+    let (quota, probed) = match choose_quota(redis_quota.as_ref(), &stored_quota, now_ms) {
+        QuotaChoice::Use { record, source } => (QuotaInput::Observed { record, source }, false),
+        QuotaChoice::Probe { fallback, why } => {
+            let input = match probe.probe().await {
+                Ok(record) => QuotaInput::Observed {
+                    record,
+                    source: QuotaSource::TokenProbe,
+                },
+                Err(ProbeError::KeyRejected(reason)) => QuotaInput::KeyRejected(reason),
+                Err(ProbeError::Unavailable(reason)) => match fallback {
+                    Some(record) => QuotaInput::Observed {
+                        record,
+                        source: QuotaSource::StoredEnvelope,
+                    },
+                    None => QuotaInput::Unavailable(format!("{why}; {reason}")),
+                },
+            };
+            (input, true)
+        }
+    };
+
+    let (heartbeats, leases, call_rates, incidents, pause, fleet_now_ms) = match fleet_state {
+        Some(Ok(state)) => (
+            Ok(state.heartbeats),
+            Ok(state.leases),
+            Ok(Some(state.call_rates)),
+            Ok(state.incidents),
+            Ok(state.pause),
+            state.now_ms,
+        ),
+        Some(Err(reason)) => (
+            Err(reason.clone()),
+            Err(reason.clone()),
+            Err(reason.clone()),
+            Err(reason.clone()),
+            Err(reason),
+            now_ms,
+        ),
+        None => {
+            let state = store.state.as_ref().map_err(Clone::clone);
+            (
+                state.clone().and_then(|state| state.heartbeats.clone()),
+                Ok(Vec::new()),
+                Ok(None),
+                state.clone().and_then(|state| state.incidents.clone()),
+                state.and_then(|state| state.pause.clone()),
+                now_ms,
+            )
+        }
+    };
+
+    Observations {
+        tier,
+        quota,
+        heartbeats,
+        leases,
+        backlog: store.backlog,
+        ages: store.ages,
+        funnel: store.funnel,
+        errors: store.errors,
+        call_rates,
+        database: store.database,
+        watermark: store.watermark,
+        incidents,
+        pause,
+        instance_lock,
+        fleet_now_ms,
+        probed,
+    }
+}
+
+/// Where the quota check's observation comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuotaChoice {
+    /// Use this observation; no `/token` call.
+    Use {
+        /// The observation.
+        record: QuotaRecord,
+        /// Its source.
+        source: QuotaSource,
+    },
+    /// No recent observation: make the one `/token` call, and fall back to `fallback` (an old
+    /// stored envelope) if it cannot be made.
+    Probe {
+        /// An observation older than [`crate::RECENT_QUOTA_MS`], if one is stored.
+        fallback: Option<QuotaRecord>,
+        /// Why no observation was used, for the UNKNOWN detail.
+        why: String,
+    },
+}
+
+/// Chooses the quota observation (pure): a synced Redis bucket first, then a stored envelope
+/// younger than [`crate::RECENT_QUOTA_MS`]; otherwise a probe.
+///
+/// `redis` is `None` in the embedded tier, `Some(Ok(None))` when the Redis bucket has no state
+/// (never synced, or wiped); `stored` is the database's record, or why it could not be read.
+pub fn choose_quota(
+    redis: Option<&Result<Option<QuotaRecord>, String>>,
+    stored: &Result<Option<QuotaRecord>, String>,
+    now_ms: i64,
+) -> QuotaChoice {
+    let (stored, stored_part) = match stored {
+        Ok(None) => (None, "no envelope stored in the database".to_owned()),
+        Ok(Some(record)) => (
+            Some(*record),
+            "the stored envelope is older than 10 min".to_owned(),
+        ),
+        Err(reason) => (None, format!("the database is unreadable ({reason})")),
+    };
+    if let Some(Ok(Some(record))) = redis {
+        return QuotaChoice::Use {
+            record: *record,
+            source: QuotaSource::RedisBucket,
+        };
+    }
+    if let Some(record) = stored.filter(|record| record.is_recent_at(now_ms)) {
+        return QuotaChoice::Use {
+            record,
+            source: QuotaSource::StoredEnvelope,
+        };
+    }
+    let redis_part = match redis {
+        None => String::new(),
+        Some(Ok(_)) => "the redis bucket has no state; ".to_owned(),
+        Some(Err(reason)) => format!("the redis bucket is unreadable ({reason}); "),
+    };
+    QuotaChoice::Probe {
+        fallback: stored,
+        why: format!("{redis_part}{stored_part}"),
+    }
+}
+
+// ---- The store -----------------------------------------------------------------------------
+
+/// What the worker leaves in the store's key/value state.
+#[derive(Debug, Clone)]
+struct StoredState {
+    quota: Option<QuotaRecord>,
+    heartbeats: Result<Vec<Heartbeat>, String>,
+    pause: Result<Option<PauseFlag>, String>,
+    incidents: Result<Vec<Incident>, String>,
+}
+
+struct StoreFacts {
+    state: Result<StoredState, String>,
+    backlog: Result<u64, String>,
+    ages: Result<deal_store::AgeBuckets, String>,
+    funnel: Result<Funnel, String>,
+    errors: Result<Vec<(String, u64)>, String>,
+    database: Result<DatabaseFacts, String>,
+    watermark: Result<Option<WatermarkFacts>, String>,
+}
+
+impl StoreFacts {
+    fn unavailable(reason: &str) -> StoreFacts {
+        StoreFacts {
+            state: Err(reason.to_owned()),
+            backlog: Err(reason.to_owned()),
+            ages: Err(reason.to_owned()),
+            funnel: Err(reason.to_owned()),
+            errors: Err(reason.to_owned()),
+            database: Err(reason.to_owned()),
+            watermark: Err(reason.to_owned()),
+        }
+    }
+}
+
+fn read_store(path: &Path, now_ms: i64) -> StoreFacts {
+    match std::fs::metadata(path) {
+        Ok(metadata) if metadata.is_file() => {}
+        Ok(_) => {
+            return StoreFacts::unavailable(&format!("database {} is not a file", path.display()));
+        }
+        Err(error) => {
+            return StoreFacts::unavailable(&format!(
+                "database {} cannot be read: {error}",
+                path.display()
+            ));
+        }
+    }
+    let options = StoreOptions {
+        busy_timeout: DATABASE_BUSY_TIMEOUT,
+        reader_count: 1,
+        ..StoreOptions::default()
+    };
+    let readers = match Readers::open(path, &options) {
+        Ok(readers) => readers,
+        Err(error) => return StoreFacts::unavailable(&error.to_string()),
+    };
+    let now = UnixSeconds(now_ms.div_euclid(1000));
+    readers.with(|reader| StoreFacts {
+        state: read_state(&reader),
+        backlog: Err("backlog depth not tracked by this database version".to_owned()),
+        ages: reader.age_buckets(now).map_err(|error| error.to_string()),
+        funnel: read_funnel(&reader, now),
+        errors: reader
+            .errors_last_24h(now)
+            .map_err(|error| error.to_string()),
+        database: read_database_facts(&reader, path),
+        watermark: reader
+            .stored_watermark()
+            .map(|stored| {
+                stored.map(|(minute, updated_at)| WatermarkFacts {
+                    watermark_ms: keepa_minute_to_unix_ms(minute),
+                    updated_at_ms: updated_at.0.saturating_mul(1000),
+                })
+            })
+            .map_err(|error| error.to_string()),
+    })
+}
+
+fn keepa_minute_to_unix_ms(minute: KeepaMinute) -> i64 {
+    minute.to_unix_seconds().0.saturating_mul(1000)
+}
+
+fn read_funnel(reader: &Reader<'_>, now: UnixSeconds) -> Result<Funnel, String> {
+    let text = |error: deal_store::StoreError| error.to_string();
+    Ok(Funnel {
+        stored: reader.stored_deal_count().map_err(text)?,
+        visible: reader.count_deals(&DealFilter::default()).map_err(text)?,
+        quarantined: reader.quarantined_count().map_err(text)?,
+        rejected_last_24h: reader.rejections_last_24h(now).map_err(text)?,
+    })
+}
+
+fn read_database_facts(reader: &Reader<'_>, path: &Path) -> Result<DatabaseFacts, String> {
+    let integrity = reader
+        .integrity_check()
+        .map_err(|error| error.to_string())?;
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let size_bytes = [path.as_os_str(), wal.as_os_str()]
+        .iter()
+        .filter_map(|file| std::fs::metadata(file).ok())
+        .map(|metadata| metadata.len())
+        .sum();
+    Ok(DatabaseFacts {
+        integrity,
+        size_bytes,
+    })
+}
+
+fn read_state(reader: &Reader<'_>) -> Result<StoredState, String> {
+    let entries = reader.all_state().map_err(|error| error.to_string())?;
+    let mut state = StoredState {
+        quota: None,
+        heartbeats: Ok(Vec::new()),
+        pause: Ok(None),
+        incidents: Ok(Vec::new()),
+    };
+    let mut heartbeats = Vec::new();
+    let mut heartbeat_errors = Vec::new();
+    for entry in entries {
+        let corrupt = |error: serde_json::Error| {
+            format!(
+                "state key {} holds a value that cannot be read: {error}",
+                entry.key
+            )
+        };
+        if entry.key == QUOTA_STATE_KEY {
+            // An unreadable quota record is as good as none: the probe may replace it.
+            state.quota = serde_json::from_str(&entry.value).ok();
+        } else if entry.key == PAUSE_STATE_KEY {
+            state.pause = serde_json::from_str(&entry.value)
+                .map(Some)
+                .map_err(corrupt);
+        } else if entry.key == INCIDENTS_STATE_KEY {
+            state.incidents = serde_json::from_str(&entry.value).map_err(corrupt);
+        } else if entry.key.starts_with(HEARTBEAT_STATE_PREFIX) {
+            match serde_json::from_str::<Heartbeat>(&entry.value) {
+                Ok(heartbeat) => heartbeats.push(heartbeat),
+                Err(error) => heartbeat_errors.push(corrupt(error)),
+            }
+        }
+    }
+    state.heartbeats = match heartbeat_errors.into_iter().next() {
+        Some(error) => Err(error),
+        None => Ok(heartbeats),
+    };
+    Ok(state)
+}
+
+// ---- Redis ---------------------------------------------------------------------------------
+
+struct FleetState {
+    now_ms: i64,
+    heartbeats: Vec<Heartbeat>,
+    leases: Vec<LeaseObservation>,
+    call_rates: Vec<(String, f64)>,
+    incidents: Vec<Incident>,
+    pause: Option<PauseFlag>,
+}
+
+async fn bounded<T, E: fmt::Display>(
+    what: &str,
+    endpoint: &str,
+    operation: impl Future<Output = Result<T, E>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(REDIS_TIMEOUT, operation).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(format!("{what}: {error}")),
+        Err(_) => Err(format!(
+            "{what}: redis at {endpoint} did not answer within {} s",
+            REDIS_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+async fn read_fleet(redis: &RedisSource) -> Result<FleetState, String> {
+    let endpoint = redis.endpoint();
+    let fleet = Fleet::connect(&redis.url, FleetConfig::with_prefix(&redis.key_prefix))
+        .map_err(|error| error.to_string())?;
+    // The first operation tells a dead Redis; the others then are not attempted.
+    let now_ms = bounded("reading the fleet clock", endpoint, fleet.now_ms()).await?;
+    let heartbeats = bounded("reading heartbeats", endpoint, fleet.heartbeats()).await?;
+    let keys = bounded("listing fleet keys", endpoint, fleet.list_keys()).await?;
+    let mut leases = Vec::new();
+    for key in &keys {
+        let KeyKind::Lease { name } = key.kind() else {
+            continue;
+        };
+        let inspected = bounded("inspecting a lease", endpoint, fleet.inspect(name)).await?;
+        if let Some(info) = inspected {
+            leases.push(LeaseObservation {
+                name: info.name.clone(),
+                holder: info.holder_instance.to_string(),
+                fencing: info.fencing,
+                expires_at_ms: info.expires_at_ms,
+                holder_is_local_and_dead: info.holder_instance.is_local_and_dead(),
+            });
+        }
+    }
+    let call_rates = bounded(
+        "reading call rates",
+        endpoint,
+        fleet.call_rates(CALL_RATE_WINDOW_MINUTES),
+    )
+    .await?
+    .into_iter()
+    .map(|rate| (rate.client, rate.calls_per_minute))
+    .collect();
+    let incidents = bounded(
+        "reading incidents",
+        endpoint,
+        fleet.incidents(INCIDENTS_READ),
+    )
+    .await?;
+    let pause = bounded("reading the pause flag", endpoint, fleet.pause()).await?;
+    Ok(FleetState {
+        now_ms,
+        heartbeats,
+        leases,
+        call_rates,
+        incidents,
+        pause,
+    })
+}
+
+async fn read_redis_quota(
+    redis: &RedisSource,
+    fleet_now_ms: i64,
+) -> Result<Option<QuotaRecord>, String> {
+    let config = RedisConfig {
+        key_prefix: redis.key_prefix.clone(),
+        endpoint: Some(redis.endpoint().to_owned()),
+        ..RedisConfig::default()
+    };
+    let bucket = Bucket::redis_from_url(&redis.url, config).map_err(|error| error.to_string())?;
+    let snapshot = bounded("reading the bucket", redis.endpoint(), bucket.snapshot()).await?;
+    if !snapshot.synced {
+        return Ok(None);
+    }
+    Ok(Some(QuotaRecord {
+        tokens_left: snapshot.balance.whole_floor(),
+        refill_rate: snapshot.refill_rate,
+        refill_in_ms: snapshot.next_refill_ms.saturating_sub(fleet_now_ms).max(0),
+        observed_at_ms: fleet_now_ms,
+        foreign_consumption: snapshot.counters.foreign_consumption().whole_floor(),
+    }))
+}

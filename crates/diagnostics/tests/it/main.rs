@@ -1,0 +1,8 @@
+//! Integration tests of diagnostics: every check's status boundaries (pure), the JSON schema
+//! snapshot, gathering from real and broken databases, and from a real and a dead Redis.
+
+mod checks;
+mod gather_redis;
+mod gather_store;
+mod json;
+mod support;
