@@ -22,7 +22,7 @@ pub mod names {
     pub const TASK_PROGRESS: &str = "task_progress";
     /// Fleet-wide leases and their holders.
     pub const LEASES: &str = "leases";
-    /// Work queued and not yet done.
+    /// ASINs queued by discovery and not yet stored, rejected or quarantined.
     pub const BACKLOG: &str = "backlog";
     /// Deals not seen for more than 24 h.
     pub const STALE_DEALS: &str = "stale_deals";

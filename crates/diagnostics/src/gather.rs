@@ -3,7 +3,8 @@
 //! [`LockInspector`]) and, at most once, Keepa's `/token` (through a [`TokenProbe`]), and turns
 //! every source that cannot be read into an `Err(reason)` for the checks to report as UNKNOWN.
 //!
-//! It never writes to the database, never deletes a Redis key, and never fails as a whole: a
+//! It never writes to the database, never deletes a Redis key (the bucket's snapshot script
+//! does apply due refills, as every bucket operation does), and never fails as a whole: a
 //! dead source costs only the checks that depend on it. Database reads block the calling thread
 //! (`diag` runs them on a current-thread runtime); Redis operations are bounded by
 //! [`REDIS_TIMEOUT`].
@@ -476,7 +477,7 @@ fn read_store(path: &Path, now_ms: i64) -> StoreFacts {
     let now = UnixSeconds(now_ms.div_euclid(1000));
     readers.with(|reader| StoreFacts {
         state: read_state(&reader),
-        backlog: Err("backlog depth not tracked by this database version".to_owned()),
+        backlog: reader.backlog_depth().map_err(|error| error.to_string()),
         ages: reader.age_buckets(now).map_err(|error| error.to_string()),
         funnel: read_funnel(&reader, now),
         errors: reader

@@ -21,7 +21,9 @@
 //! report is UNKNOWN only when nothing is worse.
 //!
 //! What it does not do: repair anything (flush does), restart anything (the watchdog does), or
-//! write to the database or Redis. It never prints the Keepa key or a Redis password.
+//! write to the database. In Redis it only reads, except that the bucket's snapshot script
+//! applies due refills like every bucket operation. It never prints the Keepa key or a Redis
+//! password.
 //!
 //! ```
 //! use diagnostics::checks::{check_backlog, names};

@@ -90,6 +90,11 @@ fn a_healthy_embedded_database_reads_without_a_probe() {
     assert_eq!(status(names::PAUSE), Status::Pass);
     assert_eq!(status(names::INSTANCE_LOCK), Status::Pass);
     assert_eq!(status(names::CALL_RATES), Status::Pass);
+    let backlog = report.check(names::BACKLOG).expect("backlog");
+    assert_eq!(
+        (backlog.status, backlog.detail.as_str()),
+        (Status::Pass, "0 items waiting")
+    );
     let errors = report.check(names::API_ERRORS).expect("api errors");
     assert_eq!(errors.detail, "2 keepa errors in 24 h: timeout 2");
     assert!(
