@@ -455,6 +455,78 @@ impl WorkerConfig {
     }
 }
 
+impl WorkerConfig {
+    /// The effective configuration as a TOML-like listing, the key redacted, for
+    /// `--print-config`.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        let keepa = match &self.keepa {
+            KeepaSource::Simulated { seed, refill_rate } => {
+                format!("simulated (in-process keepa-sim, seed {seed}, {refill_rate} tokens/min)")
+            }
+            KeepaSource::Live { api_key, base_url } => format!("{base_url} (key {api_key})"),
+        };
+        let redis = self.redis.as_ref().map_or_else(
+            || "none: embedded tier, in-process token bucket".to_owned(),
+            ToString::to_string,
+        );
+        let selection = &self.selection;
+        let schedule = &self.schedule;
+        let lines = [
+            format!("# keepa: {keepa}"),
+            format!("database = {:?}", self.database.display().to_string()),
+            format!("listen = \"{}\"", self.listen),
+            format!("# redis_url: {redis}"),
+            format!("key_prefix = {:?}", self.key_prefix),
+            format!("attempt_budget = {}", self.attempt_budget),
+            String::new(),
+            "[selection]".to_owned(),
+            format!("domain_id = {}", selection.domain_id),
+            format!("price_type = \"{}\"", selection.price_type.0),
+            format!("date_range = {}", selection.date_range),
+            format!(
+                "current_range_cents = {}",
+                selection
+                    .current_range
+                    .map_or("none".to_owned(), |(low, high)| format!(
+                        "[{}, {}]",
+                        low.0, high.0
+                    ))
+            ),
+            format!(
+                "sales_rank_range = {}",
+                selection
+                    .sales_rank_range
+                    .map_or("none".to_owned(), |(low, high)| format!("[{low}, {high}]"))
+            ),
+            format!("root_categories = {:?}", selection.root_categories),
+            format!("max_pages_per_run = {}", selection.max_pages_per_run),
+            String::new(),
+            "[schedule]".to_owned(),
+            format!(
+                "discovery_every = \"{}s\"",
+                schedule.discovery_every.as_secs()
+            ),
+            format!("refresh_every = \"{}s\"", schedule.refresh_every.as_secs()),
+            format!("recent_window = \"{}s\"", schedule.recent_window.as_secs()),
+            format!("rescue_after = \"{}s\"", schedule.rescue_after.as_secs()),
+            format!("delete_after = \"{}s\"", schedule.delete_after.as_secs()),
+            format!("janitor_every = \"{}s\"", schedule.janitor_every.as_secs()),
+            String::new(),
+            "[settings]".to_owned(),
+        ];
+        for line in lines {
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out.push_str(
+            &toml::to_string(&self.settings)
+                .unwrap_or_else(|error| format!("# unprintable: {error}\n")),
+        );
+        out
+    }
+}
+
 fn read_key_file(path: &std::path::Path) -> Result<Secret, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
         what: "keepa key file",
@@ -718,6 +790,27 @@ mod tests {
         assert!(!format!("{url:?}").contains("hunter2"));
         let error = RedisUrl::parse("http://user:hunter2@host").unwrap_err();
         assert!(!error.to_string().contains("hunter2"), "{error}");
+    }
+
+    #[test]
+    fn print_config_redacts_the_key_and_shows_every_section() {
+        let overrides = Overrides {
+            keepa_api_key: Some(Secret::new("hunter2hunter2".to_owned())),
+            ..Overrides::default()
+        };
+        let text = WorkerConfig::resolve(FileConfig::default(), overrides)
+            .unwrap()
+            .describe();
+        assert!(!text.contains("hunter2"), "{text}");
+        for section in [
+            "[selection]",
+            "[schedule]",
+            "[settings]",
+            "prep_fee",
+            "listen = \"127.0.0.1:8080\"",
+        ] {
+            assert!(text.contains(section), "{section} missing from\n{text}");
+        }
     }
 
     #[test]

@@ -1,0 +1,508 @@
+//! The tasks that spend tokens on products: screening and analysis of new deals (bulk), the
+//! light refresh of changed deals (urgent), the rescue of deals not seen for 48 h (bulk), and the
+//! janitor that deletes deals not seen for 72 h.
+//!
+//! Batch sizes come from what the bucket says bulk work may spend now and from the client's
+//! learned per-ASIN costs, never from refill-rate tiers or thresholds: a batch is as large as
+//! the tokens at hand allow (at least one ASIN, which then simply waits for its tokens).
+//! Every deal is committed on its own as soon as it is computed.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use deal_store::{BacklogKind, DealSource, DealWrite, FailureOutcome, StoredDeal};
+use fleet::WaitReason;
+use keepa_client::{
+    AsinBatch, MAX_ASINS_PER_REQUEST, OfferCount, ProductBatch, ProductQuery, ProductShape,
+    Transport,
+};
+use keepa_model::{Asin, Product};
+use token_bucket::{Lane, Tokens};
+
+use crate::worker::{Reporter, Shared};
+
+/// Statistics over a year: the screening rule and the one-year fallbacks need the 365-day
+/// averages. Statistics cost nothing extra.
+const STATS_DAYS: u32 = 365;
+/// Offers fetched for analysis (one page of 10 costs 6 tokens).
+const ANALYSIS_OFFERS: u8 = 20;
+/// Urgent refreshes are small: at most this many ASINs per request.
+const URGENT_REFRESH_BATCH: usize = 10;
+/// How long an idle task sleeps before looking again (it is also woken by new work).
+const IDLE_RECHECK: Duration = Duration::from_secs(30);
+/// How long a task backs off after an error it cannot attribute to one ASIN.
+const ERROR_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Why a batch failed as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchFailure {
+    /// Keepa failed.
+    #[error(transparent)]
+    Keepa(#[from] keepa_client::Error),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] deal_store::StoreError),
+}
+
+fn light_query(asins: AsinBatch) -> ProductQuery {
+    let mut query = ProductQuery::new(asins);
+    query.history = false;
+    query.stats_days = NonZeroU32::new(STATS_DAYS);
+    query
+}
+
+fn full_query(asins: AsinBatch) -> ProductQuery {
+    let mut query = ProductQuery::new(asins);
+    query.history = true;
+    query.stats_days = NonZeroU32::new(STATS_DAYS);
+    query.offers = OfferCount::new(ANALYSIS_OFFERS);
+    query
+}
+
+fn full_shape() -> ProductShape {
+    ProductShape {
+        offers: OfferCount::new(ANALYSIS_OFFERS),
+        ..ProductShape::default()
+    }
+}
+
+/// How many ASINs of `shape` bulk work may fetch now: what the bucket allows at the learned
+/// cost, at least one (which then waits for its tokens), at most one request's worth.
+async fn bulk_batch_size<T: Transport>(shared: &Shared<T>, shape: ProductShape) -> usize {
+    let budget = shared
+        .client
+        .bucket()
+        .bulk_budget()
+        .await
+        .unwrap_or(Tokens::ZERO);
+    shared
+        .client
+        .max_asins_for(budget, shape)
+        .clamp(1, MAX_ASINS_PER_REQUEST)
+}
+
+fn batch(asins: Vec<Asin>) -> Option<AsinBatch> {
+    AsinBatch::new(asins).ok()
+}
+
+/// Screening and analysis of the backlog's new deals, in the bulk lane, until the worker stops.
+pub async fn run_analysis<T: Transport>(shared: Shared<T>) {
+    let mut reporter = Reporter::new(&shared, "analysis");
+    while !shared.stopping() {
+        if let Ok(Some(_)) = shared.fleet.pause().await {
+            reporter.waiting(WaitReason::Paused, true).await;
+            shared.pause_for(IDLE_RECHECK, None).await;
+            continue;
+        }
+        let limit = bulk_batch_size(&shared, ProductShape::default()).await;
+        let entries = match shared
+            .store
+            .read(move |reader| reader.backlog(BacklogKind::Analyse, limit))
+            .await
+        {
+            Ok(entries) => entries,
+            Err(error) => {
+                tracing::warn!(%error, "could not read the backlog");
+                back_off(&shared, &mut reporter).await;
+                continue;
+            }
+        };
+        if entries.is_empty() {
+            reporter.waiting(WaitReason::NoWork, false).await;
+            shared
+                .pause_for(IDLE_RECHECK, Some(&shared.backlog_changed))
+                .await;
+            continue;
+        }
+        let asins: Vec<Asin> = entries.iter().map(|entry| entry.asin).collect();
+        reporter
+            .working(&format!("screening {} deals", asins.len()))
+            .await;
+        match screen_and_analyse(&shared, asins).await {
+            Ok(n_stored) => {
+                reporter
+                    .progressed(&format!("stored {n_stored} deals"), true)
+                    .await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "a screening or analysis batch failed");
+                back_off(&shared, &mut reporter).await;
+            }
+        }
+    }
+    reporter.stopped().await;
+}
+
+async fn back_off<T>(shared: &Shared<T>, reporter: &mut Reporter<T>) {
+    let until_ms =
+        shared.clock.now_ms() + i64::try_from(ERROR_BACKOFF.as_millis()).unwrap_or(i64::MAX);
+    reporter
+        .waiting(WaitReason::Backoff { until_ms }, true)
+        .await;
+    shared.pause_for(ERROR_BACKOFF, None).await;
+}
+
+/// Screens `asins` with a statistics fetch, then analyses the survivors in full; answers how
+/// many deals were stored.
+///
+/// # Errors
+///
+/// When the store fails. A Keepa failure is recorded against each ASIN of the batch (the
+/// attempt budget quarantines an ASIN that keeps failing) and is not an error here.
+pub async fn screen_and_analyse<T: Transport>(
+    shared: &Shared<T>,
+    asins: Vec<Asin>,
+) -> Result<usize, BatchFailure> {
+    let Some(asins) = batch(asins) else {
+        return Ok(0);
+    };
+    let screened = match fetch(shared, light_query(asins.clone()), Lane::Bulk).await {
+        Ok(Some(screened)) => screened,
+        Ok(None) => return Ok(0),
+        Err(error) => {
+            record_failures(shared, asins.asins(), &error).await?;
+            return Ok(0);
+        }
+    };
+    let mut survivors = Vec::new();
+    for product in &screened.products {
+        match deal_filters::screen_stats(&product.stats) {
+            Ok(()) => survivors.push(product.asin),
+            Err(reason) => reject(shared, product.asin, reason, product).await?,
+        }
+    }
+    forget_unknown(shared, &screened).await?;
+
+    let mut n_stored = 0;
+    let mut rest = survivors.as_slice();
+    while !rest.is_empty() && !shared.stopping() {
+        let size = bulk_batch_size(shared, full_shape()).await.min(rest.len());
+        let (chunk, remaining) = rest.split_at(size);
+        rest = remaining;
+        let Some(chunk_batch) = batch(chunk.to_vec()) else {
+            continue;
+        };
+        let analysed = match fetch(shared, full_query(chunk_batch), Lane::Bulk).await {
+            Ok(Some(analysed)) => analysed,
+            Ok(None) => break,
+            Err(error) => {
+                record_failures(shared, chunk, &error).await?;
+                continue;
+            }
+        };
+        for product in &analysed.products {
+            let now = shared.clock.now();
+            match deal_filters::analyse(product, None, &shared.config.settings, now) {
+                Ok(deal) => {
+                    store_deal(shared, deal, DealSource::Analysis).await?;
+                    n_stored += 1;
+                }
+                Err(reason) => reject(shared, product.asin, reason, product).await?,
+            }
+        }
+        forget_unknown(shared, &analysed).await?;
+    }
+    Ok(n_stored)
+}
+
+/// Fetches products; `Ok(None)` when the worker began stopping while waiting.
+async fn fetch<T: Transport>(
+    shared: &Shared<T>,
+    query: ProductQuery,
+    lane: Lane,
+) -> Result<Option<ProductBatch>, keepa_client::Error> {
+    let Some(result) = shared
+        .unless_stopping(shared.client.products(&query, lane))
+        .await
+    else {
+        return Ok(None);
+    };
+    match &result {
+        Ok(answer) => {
+            shared.metrics.add(
+                "keepa_tokens_spent_total",
+                &[("lane", lane.as_str())],
+                answer.info.tokens_consumed as f64,
+            );
+            shared
+                .metrics
+                .set("keepa_tokens_left", &[], answer.info.tokens_left as f64);
+            shared
+                .metrics
+                .set("keepa_refill_rate", &[], answer.info.refill_rate as f64);
+        }
+        Err(error) => {
+            shared
+                .metrics
+                .add("keepa_errors_total", &[("kind", error.kind())], 1.0);
+            let (kind, now) = (error.kind(), shared.clock.now());
+            if let Err(store_error) = shared
+                .store
+                .write(move |writer| writer.record_error(kind, now))
+                .await
+            {
+                tracing::warn!(%store_error, "could not count a keepa error in the database");
+            }
+        }
+    }
+    result.map(Some)
+}
+
+async fn store_deal<T>(
+    shared: &Shared<T>,
+    deal: deal_filters::AnalysedDeal,
+    source: DealSource,
+) -> Result<(), BatchFailure> {
+    let now = shared.clock.now();
+    shared
+        .store
+        .write(move |writer| {
+            let asin = deal.asin;
+            writer.upsert_deal(
+                &deal,
+                DealWrite {
+                    source,
+                    fence: None,
+                    now,
+                },
+            )?;
+            writer.remove_from_backlog(asin)
+        })
+        .await?;
+    shared
+        .metrics
+        .add("deals_stored_total", &[("source", source.as_str())], 1.0);
+    Ok(())
+}
+
+async fn reject<T>(
+    shared: &Shared<T>,
+    asin: Asin,
+    reason: deal_filters::RejectionReason,
+    product: &Product,
+) -> Result<(), BatchFailure> {
+    let now = shared.clock.now();
+    let last_update = product.last_update;
+    shared
+        .store
+        .write(move |writer| {
+            writer.record_rejection(asin, reason, last_update, now)?;
+            writer.remove_from_backlog(asin)
+        })
+        .await?;
+    shared
+        .metrics
+        .add("deals_rejected_total", &[("reason", reason.as_str())], 1.0);
+    Ok(())
+}
+
+/// ASINs Keepa does not know count as failed attempts: the attempt budget retires them.
+async fn forget_unknown<T>(shared: &Shared<T>, answer: &ProductBatch) -> Result<(), BatchFailure> {
+    for &asin in &answer.unknown {
+        record_failure(shared, asin, "keepa does not know this asin").await?;
+    }
+    Ok(())
+}
+
+async fn record_failures<T>(
+    shared: &Shared<T>,
+    asins: &[Asin],
+    error: &keepa_client::Error,
+) -> Result<(), BatchFailure> {
+    tracing::warn!(%error, n_asins = asins.len(), "a keepa request failed; counted against each asin's attempt budget");
+    let message = error.to_string();
+    for &asin in asins {
+        record_failure(shared, asin, &message).await?;
+    }
+    Ok(())
+}
+
+async fn record_failure<T>(
+    shared: &Shared<T>,
+    asin: Asin,
+    message: &str,
+) -> Result<(), BatchFailure> {
+    let now = shared.clock.now();
+    let message = message.to_owned();
+    let outcome = shared
+        .store
+        .write(move |writer| {
+            let outcome = writer.record_failure(asin, &message, now)?;
+            if let FailureOutcome::Quarantined { .. } = outcome {
+                writer.remove_from_backlog(asin)?;
+            }
+            Ok(outcome)
+        })
+        .await?;
+    if let FailureOutcome::Quarantined { .. } = outcome {
+        tracing::warn!(%asin, "quarantined after repeated failures");
+    }
+    Ok(())
+}
+
+/// Light refresh of stored deals that discovery saw change, in the urgent lane.
+pub async fn run_refresh<T: Transport>(shared: Shared<T>) {
+    let mut reporter = Reporter::new(&shared, "refresh");
+    while !shared.stopping() {
+        if let Ok(Some(_)) = shared.fleet.pause().await {
+            reporter.waiting(WaitReason::Paused, true).await;
+            shared.pause_for(IDLE_RECHECK, None).await;
+            continue;
+        }
+        let entries = match shared
+            .store
+            .read(|reader| reader.backlog(BacklogKind::Refresh, URGENT_REFRESH_BATCH))
+            .await
+        {
+            Ok(entries) => entries,
+            Err(error) => {
+                tracing::warn!(%error, "could not read the refresh queue");
+                back_off(&shared, &mut reporter).await;
+                continue;
+            }
+        };
+        if entries.is_empty() {
+            reporter.waiting(WaitReason::NoWork, false).await;
+            shared
+                .pause_for(IDLE_RECHECK, Some(&shared.backlog_changed))
+                .await;
+            continue;
+        }
+        let asins: Vec<Asin> = entries.iter().map(|entry| entry.asin).collect();
+        reporter
+            .working(&format!("refreshing {} changed deals", asins.len()))
+            .await;
+        match refresh(&shared, asins, Lane::Urgent, DealSource::Refresh).await {
+            Ok(n) => {
+                reporter
+                    .progressed(&format!("refreshed {n} deals"), true)
+                    .await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "a refresh batch failed");
+                back_off(&shared, &mut reporter).await;
+            }
+        }
+    }
+    reporter.stopped().await;
+}
+
+/// Refreshes stored deals with a statistics fetch: List at and the one-year average are kept,
+/// money figures recomputed. Answers how many were refreshed.
+///
+/// # Errors
+///
+/// When the store fails; Keepa failures count against each ASIN's attempt budget.
+pub async fn refresh<T: Transport>(
+    shared: &Shared<T>,
+    asins: Vec<Asin>,
+    lane: Lane,
+    source: DealSource,
+) -> Result<usize, BatchFailure> {
+    let Some(asin_batch) = batch(asins.clone()) else {
+        return Ok(0);
+    };
+    let answer = match fetch(shared, light_query(asin_batch), lane).await {
+        Ok(Some(answer)) => answer,
+        Ok(None) => return Ok(0),
+        Err(error) => {
+            record_failures(shared, &asins, &error).await?;
+            return Ok(0);
+        }
+    };
+    let mut n_refreshed = 0;
+    for product in &answer.products {
+        let asin = product.asin;
+        let stored: Option<StoredDeal> = shared.store.read(move |reader| reader.deal(asin)).await?;
+        let now = shared.clock.now();
+        match stored {
+            Some(stored) => {
+                let refreshed =
+                    deal_filters::refresh(&stored.deal, product, &shared.config.settings, now);
+                store_deal(shared, refreshed, source).await?;
+                n_refreshed += 1;
+            }
+            // Deleted by the janitor since it was queued: analyse it again from scratch.
+            None => {
+                if let Ok(deal) = deal_filters::analyse(product, None, &shared.config.settings, now)
+                {
+                    store_deal(shared, deal, DealSource::Analysis).await?;
+                    n_refreshed += 1;
+                }
+            }
+        }
+    }
+    forget_unknown(shared, &answer).await?;
+    Ok(n_refreshed)
+}
+
+/// Rescues deals not seen for the rescue age (default 48 h) with a light refresh in the bulk
+/// lane, oldest first, and runs the janitor, until the worker stops.
+pub async fn run_upkeep<T: Transport>(shared: Shared<T>) {
+    let mut reporter = Reporter::new(&shared, "upkeep");
+    let schedule = shared.config.schedule.clone();
+    let mut next_janitor_ms = shared.clock.now_ms();
+    while !shared.stopping() {
+        if shared.clock.now_ms() >= next_janitor_ms {
+            let now = shared.clock.now();
+            let max_age = schedule.delete_after;
+            match shared
+                .store
+                .write(move |writer| writer.delete_deals_not_seen_for(max_age, now))
+                .await
+            {
+                Ok(n) if n > 0 => tracing::info!(
+                    deleted = n,
+                    "janitor: deleted deals not seen for {max_age:?}"
+                ),
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "janitor failed; it runs again at the next interval");
+                }
+            }
+            next_janitor_ms = shared.clock.now_ms()
+                + i64::try_from(schedule.janitor_every.as_millis()).unwrap_or(i64::MAX);
+        }
+        if let Ok(Some(_)) = shared.fleet.pause().await {
+            reporter.waiting(WaitReason::Paused, true).await;
+            shared.pause_for(IDLE_RECHECK, None).await;
+            continue;
+        }
+        let now = shared.clock.now();
+        let min_age = schedule.rescue_after;
+        let limit =
+            u32::try_from(bulk_batch_size(&shared, ProductShape::default()).await).unwrap_or(1);
+        let candidates = shared
+            .store
+            .read(move |reader| reader.stale_rescue_candidates(min_age, now, limit))
+            .await;
+        match candidates {
+            Ok(candidates) if !candidates.is_empty() => {
+                let asins: Vec<Asin> = candidates.into_iter().map(|(asin, _)| asin).collect();
+                reporter
+                    .working(&format!("rescuing {} stale deals", asins.len()))
+                    .await;
+                match refresh(&shared, asins, Lane::Bulk, DealSource::Rescue).await {
+                    Ok(n) => {
+                        reporter
+                            .progressed(&format!("rescued {n} deals"), true)
+                            .await;
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "a rescue batch failed");
+                        back_off(&shared, &mut reporter).await;
+                    }
+                }
+            }
+            Ok(_) => {
+                reporter.waiting(WaitReason::NoWork, false).await;
+                shared.pause_for(schedule.refresh_every, None).await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not read the rescue candidates");
+                back_off(&shared, &mut reporter).await;
+            }
+        }
+    }
+    reporter.stopped().await;
+}
