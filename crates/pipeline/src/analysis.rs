@@ -89,7 +89,7 @@ fn batch(asins: Vec<Asin>) -> Option<AsinBatch> {
 pub async fn run_analysis<T: Transport>(shared: Shared<T>) {
     let mut reporter = Reporter::new(&shared, "analysis");
     while !shared.stopping() {
-        if let Ok(Some(_)) = shared.fleet.pause().await {
+        if shared.paused().await {
             reporter.waiting(WaitReason::Paused, true).await;
             shared.pause_for(IDLE_RECHECK, None).await;
             continue;
@@ -120,6 +120,9 @@ pub async fn run_analysis<T: Transport>(shared: Shared<T>) {
             .await;
         match screen_and_analyse(&shared, asins).await {
             Ok(n_stored) => {
+                if n_stored > 0 {
+                    tracing::info!(stored = n_stored, "analysis: stored {n_stored} deals");
+                }
                 reporter
                     .progressed(&format!("stored {n_stored} deals"), true)
                     .await;
@@ -224,12 +227,7 @@ async fn fetch<T: Transport>(
                 &[("lane", lane.as_str())],
                 answer.info.tokens_consumed as f64,
             );
-            shared
-                .metrics
-                .set("keepa_tokens_left", &[], answer.info.tokens_left as f64);
-            shared
-                .metrics
-                .set("keepa_refill_rate", &[], answer.info.refill_rate as f64);
+            shared.record_quota(&answer.info).await;
         }
         Err(error) => {
             shared
@@ -344,7 +342,7 @@ async fn record_failure<T>(
 pub async fn run_refresh<T: Transport>(shared: Shared<T>) {
     let mut reporter = Reporter::new(&shared, "refresh");
     while !shared.stopping() {
-        if let Ok(Some(_)) = shared.fleet.pause().await {
+        if shared.paused().await {
             reporter.waiting(WaitReason::Paused, true).await;
             shared.pause_for(IDLE_RECHECK, None).await;
             continue;
@@ -463,7 +461,7 @@ pub async fn run_upkeep<T: Transport>(shared: Shared<T>) {
             next_janitor_ms = shared.clock.now_ms()
                 + i64::try_from(schedule.janitor_every.as_millis()).unwrap_or(i64::MAX);
         }
-        if let Ok(Some(_)) = shared.fleet.pause().await {
+        if shared.paused().await {
             reporter.waiting(WaitReason::Paused, true).await;
             shared.pause_for(IDLE_RECHECK, None).await;
             continue;

@@ -95,7 +95,7 @@ pub async fn run<T: Transport>(shared: Shared<T>) {
         if shared.stopping() {
             break;
         }
-        if let Ok(Some(_)) = shared.fleet.pause().await {
+        if shared.paused().await {
             reporter.waiting(WaitReason::Paused, true).await;
             if !shared.pause_for(Duration::from_secs(30), None).await {
                 break;
@@ -224,6 +224,7 @@ async fn pass_under_lease<T: Transport>(
         outcome.pages += 1;
         outcome.tokens_spent += answer.info.tokens_consumed;
         outcome.tokens_left = Some(answer.info.tokens_left);
+        shared.record_quota(&answer.info).await;
         let page_len = answer.deals.len();
         answer
             .deals

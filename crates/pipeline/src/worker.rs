@@ -105,10 +105,64 @@ impl<T> Clone for Shared<T> {
     }
 }
 
+impl<T: keepa_client::Transport> Shared<T> {
+    /// Leaves the quota as the last envelope showed it where `diag` (another process) can read
+    /// it in the embedded tier. A fleet's bucket is in Redis, where diag reads it directly.
+    pub async fn record_quota(&self, info: &keepa_client::ResponseInfo) {
+        if self.fleet.is_redis() {
+            return;
+        }
+        let foreign = match self.client.bucket().snapshot().await {
+            Ok(snapshot) => snapshot.counters.foreign_consumption().whole_floor(),
+            Err(_) => 0,
+        };
+        let record = diagnostics::QuotaRecord {
+            tokens_left: info.tokens_left,
+            refill_rate: info.refill_rate,
+            refill_in_ms: info.refill_in_ms,
+            observed_at_ms: self.clock.now_ms(),
+            foreign_consumption: foreign,
+        };
+        self.metrics
+            .set("keepa_tokens_left", &[], info.tokens_left as f64);
+        self.metrics
+            .set("keepa_refill_rate", &[], info.refill_rate as f64);
+        self.metrics
+            .set("keepa_foreign_consumption_tokens", &[], foreign as f64);
+        let Ok(json) = serde_json::to_string(&record) else {
+            return;
+        };
+        let now = self.clock.now();
+        if let Err(error) = self
+            .store
+            .write(move |writer| {
+                writer.set_state(diagnostics::records::QUOTA_STATE_KEY, &json, now)
+            })
+            .await
+        {
+            tracing::warn!(%error, "could not record the quota in the database");
+        }
+    }
+}
+
 impl<T> Shared<T> {
     /// Whether the worker has been asked to stop.
     pub fn stopping(&self) -> bool {
         *self.shutdown.borrow()
+    }
+
+    /// Whether the operator's pause flag is set: in Redis for a fleet, in the database's state
+    /// for the embedded tier (where `flush` sets it from another process). An unreadable flag
+    /// counts as not set: pausing is the operator's explicit act, never a failure's side effect.
+    pub async fn paused(&self) -> bool {
+        if self.fleet.is_redis() {
+            return matches!(self.fleet.pause().await, Ok(Some(_)));
+        }
+        let flag = self
+            .store
+            .read(|reader| reader.state(diagnostics::records::PAUSE_STATE_KEY))
+            .await;
+        matches!(flag, Ok(Some(_)))
     }
 
     /// Runs `work` unless the worker is asked to stop first; `None` when it was. Dropping the
