@@ -122,6 +122,20 @@ impl Writer {
     }
 }
 
+impl Writer {
+    /// Removes a free-form state value; answers whether it existed. For the operators' `flush`
+    /// (clearing the pause flag, forgetting heartbeats) in the embedded tier.
+    pub fn delete_state(&mut self, key: &str) -> StoreResult<bool> {
+        self.write("deleting pipeline state", |transaction, path| {
+            let deleted = transaction
+                .prepare_cached("DELETE FROM pipeline_state WHERE key = ?1")
+                .and_then(|mut statement| statement.execute([key]))
+                .context(path, "deleting pipeline state")?;
+            Ok(deleted > 0)
+        })
+    }
+}
+
 impl Reader<'_> {
     /// The stored watermark and when it was written, unclamped.
     pub fn stored_watermark(&self) -> StoreResult<Option<(KeepaMinute, UnixSeconds)>> {

@@ -153,3 +153,17 @@ fn free_form_state_is_listed_for_diagnostics() {
         .collect();
     assert_eq!(keys, vec!["analysis.status", "discovery.status"]);
 }
+
+#[test]
+fn deleting_state_removes_only_that_key_and_says_whether_it_existed() {
+    let (_directory, mut writer) = crate::support::temp_writer();
+    writer.set_state("pause", "{}", NOW).unwrap();
+    writer.set_state("quota", "{}", NOW).unwrap();
+    assert!(writer.delete_state("pause").unwrap());
+    assert!(!writer.delete_state("pause").unwrap());
+    assert_eq!(writer.reader().state("pause").unwrap(), None);
+    assert_eq!(
+        writer.reader().state("quota").unwrap().as_deref(),
+        Some("{}")
+    );
+}
