@@ -1,3 +1,4 @@
 //! The pipeline crate's integration tests, one binary with a module per area.
 
 mod api;
+mod pipeline;

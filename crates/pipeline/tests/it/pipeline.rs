@@ -1,0 +1,224 @@
+//! The worker's pipeline end to end against the in-process keepa-sim under tokio's paused clock:
+//! simulated hours in seconds, the real tasks, the real store, the real bucket.
+
+use std::time::Duration;
+
+use deal_store::{DealStore, StoreOptions};
+use fleet::Fleet;
+use keepa_client::{ApiKey, ClientConfig, KeepaClient, SimTransport};
+use keepa_sim::{Knobs, Sim};
+use pipeline::config::{FileConfig, Overrides, WorkerConfig};
+use pipeline::worker::UnixClock;
+use token_bucket::clock::TokioClock;
+use token_bucket::{Bucket, Policy};
+
+const KEY: &str = "simulatedkeepakey0123456789";
+/// 2026-05-01, within the catalogue's history.
+const START_UNIX_MS: i64 = 1_777_593_600_000;
+
+struct Run {
+    sim: Sim,
+    store: DealStore,
+    bucket: Bucket,
+    _directory: tempfile::TempDir,
+}
+
+/// Runs one worker for `hours` of simulated time against a sim at `refill_rate` tokens/min.
+async fn run_worker(hours: u64, refill_rate: u32, knobs: Option<Knobs>) -> Run {
+    let directory = tempfile::tempdir().unwrap();
+    let database = directory.path().join("deals.sqlite");
+    let mut sim = Sim::builder()
+        .api_key(KEY)
+        .seed(11)
+        .refill_rate(refill_rate)
+        .catalogue_size(600)
+        .start_unix_ms(START_UNIX_MS);
+    if let Some(knobs) = knobs {
+        sim = sim.knobs(knobs);
+    }
+    let sim = sim.build();
+    let bucket = Bucket::in_memory(Policy::default());
+    let client = KeepaClient::new(
+        SimTransport::new(sim.clone()),
+        bucket.clone(),
+        ApiKey::new(KEY).unwrap(),
+        ClientConfig::default(),
+    );
+    let store = DealStore::open(&database, StoreOptions::default())
+        .await
+        .unwrap();
+    let overrides = Overrides {
+        simulate: true,
+        database: Some(database),
+        listen: Some("127.0.0.1:0".to_owned()),
+        ..Overrides::default()
+    };
+    let config = WorkerConfig::resolve(FileConfig::default(), overrides).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(pipeline::run::run_with(
+        config,
+        store.clone(),
+        Fleet::in_memory(TokioClock::start()),
+        client,
+        UnixClock::starting_at(START_UNIX_MS),
+        async move {
+            let _ = stopped.await;
+        },
+        |_| {},
+    ));
+    // Simulated time: the paused clock jumps from one timer to the next.
+    tokio::time::sleep(Duration::from_secs(hours * 3600)).await;
+    stop.send(()).unwrap();
+    worker.await.unwrap().unwrap();
+    Run {
+        sim,
+        store,
+        bucket,
+        _directory: directory,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn simulated_hours_store_deals_without_a_429_or_a_deficit_below_the_floor() {
+    let run = run_worker(3, 20, None).await;
+    let counters = run.sim.counters();
+    assert_eq!(counters.requests_with_status(429), 0, "{counters:?}");
+    assert!(counters.min_balance >= -180, "{counters:?}");
+    let (stored, visible, watermark) = run
+        .store
+        .read(|reader| {
+            Ok((
+                reader.stored_deal_count()?,
+                reader.count_deals(&deal_store::DealFilter::default())?,
+                reader.stored_watermark()?,
+            ))
+        })
+        .await
+        .unwrap();
+    assert!(stored > 20, "{stored} deals stored");
+    assert!(
+        visible > 0 && visible <= stored,
+        "{visible} of {stored} visible"
+    );
+    assert!(watermark.is_some(), "discovery advanced the watermark");
+    // The bucket was spent, not left to fill: tokens wasted at the cap stay a small share.
+    assert!(
+        counters.tokens_wasted_at_cap * 10 <= counters.tokens_refilled,
+        "{} of {} refilled tokens expired at the cap",
+        counters.tokens_wasted_at_cap,
+        counters.tokens_refilled
+    );
+    let snapshot = run.bucket.snapshot().await.unwrap();
+    assert!(snapshot.synced);
+}
+
+#[tokio::test(start_paused = true)]
+async fn stored_deals_are_what_the_rules_compute_from_keepas_data() {
+    let run = run_worker(2, 20, None).await;
+    let deals = run.store.read(|reader| reader.all_deals()).await.unwrap();
+    assert!(!deals.is_empty());
+    // Fetch the same products straight from the sim (outside the bucket) and apply the rules.
+    let bucket = Bucket::in_memory(Policy::default());
+    let client = KeepaClient::new(
+        SimTransport::new(run.sim.clone()),
+        bucket,
+        ApiKey::new(KEY).unwrap(),
+        ClientConfig::default(),
+    );
+    let mut n_compared = 0;
+    for stored in &deals {
+        let batch = keepa_client::AsinBatch::new(vec![stored.deal.asin]).unwrap();
+        let mut query = keepa_client::ProductQuery::new(batch);
+        query.stats_days = std::num::NonZeroU32::new(365);
+        query.offers = keepa_client::OfferCount::new(20);
+        let answer = client
+            .products(&query, token_bucket::Lane::Urgent)
+            .await
+            .unwrap();
+        let product = &answer.products[0];
+        // Only products Keepa has not updated since the analysis still hold the data it used.
+        let analysed_minute =
+            keepa_model::KeepaMinute::from_unix_seconds(stored.deal.analysed_at).unwrap();
+        if product
+            .last_update
+            .is_none_or(|minute| minute > analysed_minute)
+        {
+            continue;
+        }
+        let expected =
+            deal_filters::analyse(product, None, &Default::default(), stored.deal.analysed_at)
+                .expect("the stored deal passed analysis");
+        assert_eq!(
+            stored.deal.list_at, expected.list_at,
+            "{}",
+            stored.deal.asin
+        );
+        assert_eq!(
+            stored.deal.one_year_average, expected.one_year_average,
+            "{}",
+            stored.deal.asin
+        );
+        assert_eq!(
+            stored.deal.fba_fee, expected.fba_fee,
+            "{}",
+            stored.deal.asin
+        );
+        assert_eq!(
+            stored.deal.price_now, expected.price_now,
+            "{}",
+            stored.deal.asin
+        );
+        assert_eq!(stored.deal.profit, expected.profit, "{}", stored.deal.asin);
+        n_compared += 1;
+        if n_compared == 10 {
+            break;
+        }
+    }
+    assert!(
+        n_compared >= 3,
+        "only {n_compared} products were unchanged since their analysis"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn keepa_faults_are_retried_and_counted_without_stopping_the_worker() {
+    let knobs = Knobs {
+        refill_rate: 20,
+        server_error_rate: 0.5,
+        truncated_body_rate: 0.05,
+        ..Knobs::default()
+    };
+    let run = run_worker(2, 20, Some(knobs)).await;
+    let counters = run.sim.counters();
+    assert!(
+        counters.requests_with_status(500) > 0,
+        "the knob produced 500s: {counters:?}"
+    );
+    let (stored, errors) = run
+        .store
+        .read(|reader| {
+            Ok((
+                reader.stored_deal_count()?,
+                reader.errors_last_24h(deal_store_now())?,
+            ))
+        })
+        .await
+        .unwrap();
+    assert!(
+        stored > 0,
+        "the worker kept storing deals through the faults"
+    );
+    let server_errors: u64 = errors
+        .iter()
+        .filter(|(kind, _)| kind == "server_error")
+        .map(|(_, n)| n)
+        .sum();
+    assert!(
+        server_errors > 0,
+        "calls that failed after their retries are counted by kind: {errors:?}"
+    );
+}
+
+fn deal_store_now() -> keepa_model::UnixSeconds {
+    keepa_model::UnixSeconds(START_UNIX_MS / 1_000 + 2 * 3600)
+}
