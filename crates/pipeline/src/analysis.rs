@@ -163,7 +163,7 @@ pub async fn screen_and_analyse<T: Transport>(
         Ok(Some(screened)) => screened,
         Ok(None) => return Ok(0),
         Err(error) => {
-            record_failures(shared, asins.asins(), &error).await?;
+            record_failures(shared, asins.asins(), error).await?;
             return Ok(0);
         }
     };
@@ -189,7 +189,7 @@ pub async fn screen_and_analyse<T: Transport>(
             Ok(Some(analysed)) => analysed,
             Ok(None) => break,
             Err(error) => {
-                record_failures(shared, chunk, &error).await?;
+                record_failures(shared, chunk, error).await?;
                 continue;
             }
         };
@@ -302,11 +302,26 @@ async fn forget_unknown<T>(shared: &Shared<T>, answer: &ProductBatch) -> Result<
     Ok(())
 }
 
+/// Counts a failed request against each ASIN of its batch, when the failure may be the
+/// batch's own doing (Keepa refused a parameter, or answered with a body that does not decode);
+/// otherwise (an invalid key, no API access, the bucket, Keepa down or unreachable after the
+/// retries) the ASINs are not to blame: nothing is counted, and the error is returned so the
+/// task backs off with the batch still queued.
 async fn record_failures<T>(
     shared: &Shared<T>,
     asins: &[Asin],
-    error: &keepa_client::Error,
+    error: keepa_client::Error,
 ) -> Result<(), BatchFailure> {
+    let blames_the_batch = matches!(
+        error,
+        keepa_client::Error::InvalidParameter { .. }
+            | keepa_client::Error::MalformedBody { .. }
+            | keepa_client::Error::UnexpectedStatus { .. }
+            | keepa_client::Error::NotFound { .. }
+    );
+    if !blames_the_batch {
+        return Err(BatchFailure::Keepa(error));
+    }
     tracing::warn!(%error, n_asins = asins.len(), "a keepa request failed; counted against each asin's attempt budget");
     let message = error.to_string();
     for &asin in asins {
@@ -404,7 +419,7 @@ pub async fn refresh<T: Transport>(
         Ok(Some(answer)) => answer,
         Ok(None) => return Ok(0),
         Err(error) => {
-            record_failures(shared, &asins, &error).await?;
+            record_failures(shared, &asins, error).await?;
             return Ok(0);
         }
     };

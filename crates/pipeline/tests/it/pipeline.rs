@@ -25,6 +25,17 @@ struct Run {
 
 /// Runs one worker for `hours` of simulated time against a sim at `refill_rate` tokens/min.
 async fn run_worker(hours: u64, refill_rate: u32, knobs: Option<Knobs>) -> Run {
+    run_worker_with_key(hours, refill_rate, knobs, KEY, |_| Ok(())).await
+}
+
+/// As `run_worker`, with the key the client sends and a chance to seed the database first.
+async fn run_worker_with_key(
+    hours: u64,
+    refill_rate: u32,
+    knobs: Option<Knobs>,
+    client_key: &str,
+    seed: impl FnOnce(&mut deal_store::Writer) -> deal_store::StoreResult<()> + Send + 'static,
+) -> Run {
     let directory = tempfile::tempdir().unwrap();
     let database = directory.path().join("deals.sqlite");
     let mut sim = Sim::builder()
@@ -41,12 +52,13 @@ async fn run_worker(hours: u64, refill_rate: u32, knobs: Option<Knobs>) -> Run {
     let client = KeepaClient::new(
         SimTransport::new(sim.clone()),
         bucket.clone(),
-        ApiKey::new(KEY).unwrap(),
+        ApiKey::new(client_key).unwrap(),
         ClientConfig::default(),
     );
     let store = DealStore::open(&database, StoreOptions::default())
         .await
         .unwrap();
+    store.write(seed).await.unwrap();
     let overrides = Overrides {
         simulate: true,
         database: Some(database),
@@ -221,4 +233,32 @@ async fn keepa_faults_are_retried_and_counted_without_stopping_the_worker() {
 
 fn deal_store_now() -> keepa_model::UnixSeconds {
     keepa_model::UnixSeconds(START_UNIX_MS / 1_000 + 2 * 3600)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_revoked_key_quarantines_nothing_and_keeps_the_backlog() {
+    let queued: Vec<deal_store::BacklogEntry> = (1..=5)
+        .map(|n| deal_store::BacklogEntry {
+            asin: format!("B00000000{n}").parse().unwrap(),
+            keepa_last_update: keepa_model::KeepaMinute(8_000_000),
+            kind: deal_store::BacklogKind::Analyse,
+        })
+        .collect();
+    let seeded = queued.clone();
+    let run = run_worker_with_key(1, 20, None, "revokedkey0123456789", move |writer| {
+        let now = keepa_model::UnixSeconds(START_UNIX_MS / 1_000);
+        writer.record_discovery(&seeded, &[], keepa_model::KeepaMinute(8_000_000), None, now)
+    })
+    .await;
+    let (depth, quarantined) = run
+        .store
+        .read(|reader| Ok((reader.backlog_depth()?, reader.quarantined_count()?)))
+        .await
+        .unwrap();
+    assert_eq!(
+        depth,
+        queued.len() as u64,
+        "the queued deals wait for a working key"
+    );
+    assert_eq!(quarantined, 0, "a bad key is not the deals' fault");
 }
