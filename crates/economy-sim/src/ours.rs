@@ -1,0 +1,239 @@
+//! "Ours": the real worker pipeline (`pipeline::run::run_with`), several workers sharing one
+//! deal store, one fleet state and one token bucket, against the simulator in-process.
+//!
+//! The bucket and the fleet state live in memory (one process running every worker) or in
+//! Redis with an injected tokio clock (the fleet tier). A restart stops every worker
+//! gracefully and starts new ones: in memory the bucket starts unsynced again (a new process),
+//! in Redis it resumes from the state there.
+//!
+//! The pipeline does not expose how long its urgent requests wait, so a probe measures it: every
+//! 97 simulated seconds (a period that sweeps the refill phase) it asks the shared bucket for
+//! one `/deal` page's estimate in the urgent lane, records the wait until admission, and gives
+//! the reservation back unspent. It waits exactly as a discovery page or an urgent refresh asked
+//! at that instant would, and, like them, holds bulk work back while it waits.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use deal_store::{DealStore, StoreOptions, Synchronous};
+use fleet::{Fleet, FleetClock, FleetConfig};
+use keepa_client::{ApiKey, ClientConfig, KeepaClient, SimTransport};
+use keepa_sim::Sim;
+use pipeline::config::{FileConfig, Overrides, WorkerConfig};
+use pipeline::worker::UnixClock;
+use token_bucket::clock::TokioClock;
+use token_bucket::{Bucket, Lane, Policy, RedisClock, RedisConfig, Tokens};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::harness::{SIM_KEY, START_UNIX_MS, Workers};
+
+/// Between two probes of the urgent lane.
+const PROBE_EVERY: Duration = Duration::from_secs(97);
+/// What a probe asks for: one `/deal` page.
+const PROBE_COST: i64 = 5;
+
+/// Where the bucket and the fleet state live.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    /// In this process, shared by the workers.
+    Memory,
+    /// In Redis at this URL, under a prefix of its own, on the simulation's clock.
+    Redis {
+        /// The server.
+        url: String,
+        /// Every key starts with this.
+        key_prefix: String,
+    },
+}
+
+/// The real pipeline's workers.
+#[derive(Debug)]
+pub struct Ours {
+    sim: Sim,
+    backend: Backend,
+    n_workers: usize,
+    store: DealStore,
+    fleet: Fleet,
+    /// Kept for the Redis backend, where the bucket outlives a restart.
+    redis_bucket: Option<Bucket>,
+    clock: TokioClock,
+    running: Vec<(oneshot::Sender<()>, JoinHandle<()>)>,
+    probe: Option<JoinHandle<()>>,
+    waits: Arc<Mutex<Vec<u64>>>,
+    config: WorkerConfig,
+    _directory: tempfile::TempDir,
+}
+
+impl Ours {
+    /// Workers against `sim`; call inside the paused runtime.
+    ///
+    /// # Errors
+    ///
+    /// When the temporary database or the Redis clients cannot be set up.
+    pub async fn new(sim: &Sim, n_workers: usize, backend: Backend) -> anyhow::Result<Ours> {
+        let directory = tempfile::tempdir()?;
+        let database = directory.path().join("deals.sqlite");
+        let options = StoreOptions {
+            // Durability does not matter here, and fewer syncs keep the run fast.
+            synchronous: Synchronous::Normal,
+            ..StoreOptions::default()
+        };
+        let store = DealStore::open(&database, options).await?;
+        let overrides = Overrides {
+            simulate: true,
+            database: Some(database),
+            listen: Some("127.0.0.1:0".to_owned()),
+            ..Overrides::default()
+        };
+        let config = WorkerConfig::resolve(FileConfig::default(), overrides)?;
+        let clock = TokioClock::start();
+        let (fleet, redis_bucket) = match &backend {
+            Backend::Memory => (Fleet::in_memory(clock), None),
+            Backend::Redis { url, key_prefix } => {
+                let mut fleet_config = FleetConfig::with_prefix(key_prefix);
+                fleet_config.clock = FleetClock::injected(clock);
+                let fleet = Fleet::connect(url, fleet_config)?;
+                let bucket_config = RedisConfig {
+                    key_prefix: key_prefix.clone(),
+                    clock: RedisClock::Injected(Arc::new(clock)),
+                    ..RedisConfig::default()
+                };
+                (fleet, Some(Bucket::redis_from_url(url, bucket_config)?))
+            }
+        };
+        Ok(Ours {
+            sim: sim.clone(),
+            backend,
+            n_workers,
+            store,
+            fleet,
+            redis_bucket,
+            clock,
+            running: Vec::new(),
+            probe: None,
+            waits: Arc::default(),
+            config,
+            _directory: directory,
+        })
+    }
+}
+
+impl Workers for Ours {
+    fn policy(&self) -> &'static str {
+        "ours"
+    }
+
+    fn backend(&self) -> &'static str {
+        match self.backend {
+            Backend::Memory => "memory",
+            Backend::Redis { .. } => "redis",
+        }
+    }
+
+    async fn start(&mut self) {
+        let bucket = match &self.redis_bucket {
+            Some(bucket) => bucket.clone(),
+            // A new process: its in-memory bucket knows nothing yet.
+            None => Bucket::in_memory_with_clock(Policy::default(), Arc::new(self.clock)),
+        };
+        let origin_ms = self.clock_unix_ms();
+        for _ in 0..self.n_workers {
+            let client = KeepaClient::new(
+                SimTransport::new(self.sim.clone()),
+                bucket.clone(),
+                ApiKey::new(SIM_KEY).expect("the simulator's key is well-formed"),
+                ClientConfig::default(),
+            );
+            let (stop, stopped) = oneshot::channel::<()>();
+            let worker = pipeline::run::run_with(
+                self.config.clone(),
+                self.store.clone(),
+                self.fleet.clone(),
+                client,
+                UnixClock::starting_at(origin_ms),
+                async move {
+                    let _ = stopped.await;
+                },
+                |_| {},
+            );
+            let handle = tokio::spawn(async move {
+                if let Err(error) = worker.await {
+                    eprintln!("economy-sim: a worker could not start: {error}");
+                }
+            });
+            self.running.push((stop, handle));
+        }
+        self.probe = Some(tokio::spawn(probe(bucket, Arc::clone(&self.waits))));
+    }
+
+    async fn stop(&mut self) {
+        if let Some(probe) = self.probe.take() {
+            probe.abort();
+            let _ = probe.await;
+        }
+        for (stop, _) in &mut self.running {
+            let _ = std::mem::replace(stop, oneshot::channel().0).send(());
+        }
+        for (_, handle) in self.running.drain(..) {
+            let _ = handle.await;
+        }
+    }
+
+    async fn work_exists(&self) -> bool {
+        self.store
+            .read(|reader| reader.backlog_depth())
+            .await
+            .is_ok_and(|depth| depth > 0)
+    }
+
+    async fn deals_stored(&self) -> u64 {
+        self.store
+            .read(|reader| reader.stored_deal_count())
+            .await
+            .unwrap_or(0)
+    }
+
+    fn urgent_waits(&self) -> Vec<u64> {
+        self.waits
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Ours {
+    /// The simulator's Unix time now, so the workers' clocks agree with Keepa's.
+    fn clock_unix_ms(&self) -> i64 {
+        let now = self.sim.now_unix_ms();
+        debug_assert!(now >= START_UNIX_MS);
+        now
+    }
+}
+
+/// Asks the bucket for an urgent `/deal` page's worth every [`PROBE_EVERY`], records the wait,
+/// and gives the tokens back.
+async fn probe(bucket: Bucket, waits: Arc<Mutex<Vec<u64>>>) {
+    let mut next = tokio::time::Instant::now() + PROBE_EVERY;
+    loop {
+        tokio::time::sleep_until(next).await;
+        let asked = tokio::time::Instant::now();
+        match bucket
+            .acquire(Tokens::from_whole(PROBE_COST), Lane::Urgent)
+            .await
+        {
+            Ok(permit) => {
+                let waited = u64::try_from(asked.elapsed().as_millis()).unwrap_or(u64::MAX);
+                waits
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(waited);
+                let _ = permit.release().await;
+            }
+            // Not synced yet (just after a start): nothing to measure.
+            Err(_) => {}
+        }
+        // After a long wait, the next probe is one period later, not at once.
+        next = (next + PROBE_EVERY).max(tokio::time::Instant::now() + Duration::from_secs(1));
+    }
+}
