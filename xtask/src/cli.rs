@@ -20,6 +20,17 @@ pub(crate) enum Command {
     Bench(BenchArgs),
     /// What CI checks: `cargo fmt --check`, clippy with `-D warnings`, then `test`.
     Ci(TestArgs),
+    /// The token-economy simulation (crate `economy-sim`, release build) against a private
+    /// redis-server; output also in `target/xtask/sim.txt`.
+    Sim(SimArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SimArgs {
+    /// Arguments for the `economy-sim` binary, e.g. `--hours 6 --scenario steady-5 --json`
+    /// (`cargo xtask sim -- --help` lists them).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub(crate) sim_args: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -103,6 +114,15 @@ mod tests {
             parse(&["bench", "everything"]).is_err(),
             "unknown suites are refused"
         );
+    }
+
+    #[test]
+    fn sim_passes_its_arguments_through() {
+        let cli = parse(&["sim", "--hours", "2", "--scenario", "steady-5"]).unwrap();
+        let Command::Sim(args) = cli.command else {
+            panic!("expected sim, got {cli:?}")
+        };
+        assert_eq!(args.sim_args, ["--hours", "2", "--scenario", "steady-5"]);
     }
 
     #[test]

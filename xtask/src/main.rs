@@ -1,7 +1,7 @@
 //! `cargo xtask`: the project's automation, written in Rust so it runs wherever cargo does.
 //!
 //! Subcommands: `test` (the README's test command and the only thing `.ci/run` calls),
-//! `bench <suite>…` and `ci`. Each one starts what it needs — a private `redis-server` on a free
+//! `bench <suite>…`, `sim` and `ci`. Each one starts what it needs — a private `redis-server` on a free
 //! port — and stops it whatever happens. This file only parses arguments and maps outcomes to an
 //! exit code; the work lives in the modules below.
 
@@ -10,6 +10,7 @@ mod cli;
 mod metadata;
 mod process;
 mod redis;
+mod sim;
 mod test;
 
 use std::process::ExitCode;
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
         Command::Test(args) => test::run(&args.nextest_args),
         Command::Bench(args) => bench::run(&args.suites),
         Command::Ci(args) => test::run_ci(&args.nextest_args),
+        Command::Sim(args) => sim::run(&args.sim_args),
     };
     match outcome {
         Ok(code) => code,
