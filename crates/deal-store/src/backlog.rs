@@ -4,8 +4,10 @@
 //! queued (new ones for screening and analysis, stored ones for a light refresh) and the
 //! advanced watermark ([`Writer::record_discovery`]). So the watermark never passes a deal that
 //! is neither stored, rejected nor queued here, and a crash between pages loses nothing. A
-//! task takes entries oldest first ([`Reader::backlog`]) and removes an ASIN's entries once it
-//! is stored, rejected or quarantined ([`Writer::remove_from_backlog`]).
+//! task claims entries oldest first for a while ([`Writer::claim_backlog`]), so that workers
+//! sharing the database never fetch the same product twice, and removes an ASIN's entries once
+//! it is stored, rejected or quarantined ([`Writer::remove_from_backlog`]). A claim that is not
+//! completed (the worker crashed or stopped) lapses, and the entry is claimed again.
 
 use deal_filters::RejectionReason;
 use keepa_model::{Asin, KeepaMinute, UnixSeconds};
@@ -92,6 +94,74 @@ impl Writer {
         })
     }
 
+    /// Claims up to `limit` unclaimed (or lapsed) entries of `kind`, oldest first, for
+    /// `claimant` until `now + claim_for`, and answers them. Entries claimed by another worker
+    /// and not yet lapsed are skipped.
+    pub fn claim_backlog(
+        &mut self,
+        kind: BacklogKind,
+        limit: usize,
+        claimant: &str,
+        now: UnixSeconds,
+        claim_for: std::time::Duration,
+    ) -> StoreResult<Vec<BacklogEntry>> {
+        let until = now
+            .0
+            .saturating_add(i64::try_from(claim_for.as_secs()).unwrap_or(i64::MAX));
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.write("claiming backlog entries", |transaction, path| {
+            let mut statement = transaction
+                .prepare_cached(
+                    "UPDATE backlog SET claimed_by = ?1, claimed_until = ?2
+                     WHERE (asin, kind) IN (
+                         SELECT asin, kind FROM backlog
+                         WHERE kind = ?3 AND (claimed_until IS NULL OR claimed_until <= ?4)
+                         ORDER BY enqueued_at, asin LIMIT ?5)
+                     RETURNING asin, keepa_last_update_minute, enqueued_at",
+                )
+                .context(path, "claiming backlog entries")?;
+            let rows = statement
+                .query_map((claimant, until, kind.as_str(), now.0, limit), |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, i32>(1)?,
+                        row.get::<_, i64>(2)?,
+                    ))
+                })
+                .context(path, "claiming backlog entries")?;
+            let mut claimed = Vec::new();
+            for row in rows {
+                let (asin_text, minute, enqueued_at) =
+                    row.context(path, "claiming backlog entries")?;
+                let asin = parse_asin(path, &asin_text)?;
+                claimed.push((
+                    enqueued_at,
+                    BacklogEntry {
+                        asin,
+                        keepa_last_update: KeepaMinute(minute),
+                        kind,
+                    },
+                ));
+            }
+            // RETURNING gives no order; answer oldest first like `Reader::backlog`.
+            claimed.sort_by_key(|(enqueued_at, entry)| (*enqueued_at, entry.asin));
+            Ok(claimed.into_iter().map(|(_, entry)| entry).collect())
+        })
+    }
+
+    /// Gives up every claim `claimant` holds (it is stopping), so other workers take the
+    /// entries at once rather than when the claims lapse.
+    pub fn release_claims(&mut self, claimant: &str) -> StoreResult<usize> {
+        self.write("releasing backlog claims", |transaction, path| {
+            transaction
+                .execute(
+                    "UPDATE backlog SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = ?1",
+                    [claimant],
+                )
+                .context(path, "releasing backlog claims")
+        })
+    }
+
     /// Removes every backlog entry of `asin` (it was stored, rejected or quarantined).
     pub fn remove_from_backlog(&mut self, asin: Asin) -> StoreResult<usize> {
         self.write("removing a deal from the backlog", |transaction, path| {
@@ -145,4 +215,11 @@ impl Reader<'_> {
             .context(self.path, "counting the backlog")
             .map(|n| u64::try_from(n).unwrap_or(0))
     }
+}
+
+fn parse_asin(path: &std::path::Path, text: &str) -> StoreResult<Asin> {
+    text.parse().map_err(|_| StoreError::InvalidStoredValue {
+        path: path.to_path_buf(),
+        detail: format!("backlog.asin {text:?} is not an asin"),
+    })
 }

@@ -169,13 +169,16 @@ CREATE INDEX deals_valid_by_last_seen ON deals (last_seen_at, asin)
 
 /// Version 3: the backlog, the durable queue between discovery and the tasks that fetch
 /// products. An ASIN is queued at most once per kind; discovery's watermark only passes deals
-/// that are stored, rejected or queued here.
+/// that are stored, rejected or queued here. A worker claims entries for a while before it
+/// fetches them, so that workers sharing the database never fetch the same product twice.
 const MIGRATION_3: &str = r"
 CREATE TABLE backlog (
     asin                     TEXT    NOT NULL,
     kind                     TEXT    NOT NULL CHECK (kind IN ('analyse', 'refresh')),
     keepa_last_update_minute INTEGER NOT NULL,
     enqueued_at              INTEGER NOT NULL,
+    claimed_by               TEXT,
+    claimed_until            INTEGER,
     PRIMARY KEY (asin, kind)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX backlog_by_age ON backlog (kind, enqueued_at, asin);

@@ -95,11 +95,7 @@ pub async fn run_analysis<T: Transport>(shared: Shared<T>) {
             continue;
         }
         let limit = bulk_batch_size(&shared, ProductShape::default()).await;
-        let entries = match shared
-            .store
-            .read(move |reader| reader.backlog(BacklogKind::Analyse, limit))
-            .await
-        {
+        let entries = match claim(&shared, BacklogKind::Analyse, limit).await {
             Ok(entries) => entries,
             Err(error) => {
                 tracing::warn!(%error, "could not read the backlog");
@@ -133,7 +129,39 @@ pub async fn run_analysis<T: Transport>(shared: Shared<T>) {
             }
         }
     }
+    release_claims(&shared).await;
     reporter.stopped().await;
+}
+
+/// How long a worker holds the backlog entries it took; longer than any batch takes, short
+/// enough that a crashed worker's entries are soon taken by another.
+const CLAIM_FOR: Duration = Duration::from_secs(10 * 60);
+
+/// Takes backlog entries of `kind` for this worker, so that workers sharing the database never
+/// fetch the same product twice.
+async fn claim<T>(
+    shared: &Shared<T>,
+    kind: BacklogKind,
+    limit: usize,
+) -> Result<Vec<deal_store::BacklogEntry>, deal_store::StoreError> {
+    let claimant = shared.fleet.instance().to_string();
+    let now = shared.clock.now();
+    shared
+        .store
+        .write(move |writer| writer.claim_backlog(kind, limit, &claimant, now, CLAIM_FOR))
+        .await
+}
+
+/// Gives this worker's claims back as a task stops, so another worker takes them at once.
+async fn release_claims<T>(shared: &Shared<T>) {
+    let claimant = shared.fleet.instance().to_string();
+    if let Err(error) = shared
+        .store
+        .write(move |writer| writer.release_claims(&claimant))
+        .await
+    {
+        tracing::warn!(%error, "could not release backlog claims; they lapse on their own");
+    }
 }
 
 async fn back_off<T>(shared: &Shared<T>, reporter: &mut Reporter<T>) {
@@ -362,11 +390,7 @@ pub async fn run_refresh<T: Transport>(shared: Shared<T>) {
             shared.pause_for(IDLE_RECHECK, None).await;
             continue;
         }
-        let entries = match shared
-            .store
-            .read(|reader| reader.backlog(BacklogKind::Refresh, URGENT_REFRESH_BATCH))
-            .await
-        {
+        let entries = match claim(&shared, BacklogKind::Refresh, URGENT_REFRESH_BATCH).await {
             Ok(entries) => entries,
             Err(error) => {
                 tracing::warn!(%error, "could not read the refresh queue");
@@ -397,6 +421,7 @@ pub async fn run_refresh<T: Transport>(shared: Shared<T>) {
             }
         }
     }
+    release_claims(&shared).await;
     reporter.stopped().await;
 }
 

@@ -183,3 +183,51 @@ fn a_rescue_refreshes_without_counting_as_seen_and_is_not_repeated() {
         .unwrap();
     assert_eq!(deleted, 1);
 }
+
+#[test]
+fn workers_claim_disjoint_entries_and_a_lapsed_or_released_claim_is_taken_again() {
+    let (_dir, mut writer) = temp_writer();
+    let entries: Vec<_> = (1..=5)
+        .map(|n| entry(n, 100 + n as i32, BacklogKind::Analyse))
+        .collect();
+    writer
+        .record_discovery(&entries, &[], KeepaMinute(200), None, NOW)
+        .unwrap();
+    let ten_minutes = std::time::Duration::from_secs(600);
+    let first = writer
+        .claim_backlog(BacklogKind::Analyse, 3, "worker-a", NOW, ten_minutes)
+        .unwrap();
+    let second = writer
+        .claim_backlog(BacklogKind::Analyse, 3, "worker-b", NOW, ten_minutes)
+        .unwrap();
+    assert_eq!(first.len(), 3);
+    assert_eq!(second.len(), 2);
+    assert!(
+        first.iter().all(|claimed| !second.contains(claimed)),
+        "{first:?} {second:?}"
+    );
+    assert!(
+        writer
+            .claim_backlog(BacklogKind::Analyse, 3, "worker-c", NOW, ten_minutes)
+            .unwrap()
+            .is_empty()
+    );
+    // worker-a stops: its entries are free at once; worker-b's claims lapse after ten minutes.
+    assert_eq!(writer.release_claims("worker-a").unwrap(), 3);
+    let an_hour = std::time::Duration::from_secs(3600);
+    assert_eq!(
+        writer
+            .claim_backlog(BacklogKind::Analyse, 5, "worker-c", NOW, an_hour)
+            .unwrap(),
+        first
+    );
+    let lapsed = UnixSeconds(NOW.0 + 600);
+    assert_eq!(
+        writer
+            .claim_backlog(BacklogKind::Analyse, 5, "worker-d", lapsed, ten_minutes)
+            .unwrap(),
+        second
+    );
+    // Claims do not hide entries from the depth diagnostics report.
+    assert_eq!(writer.reader().backlog_depth().unwrap(), 5);
+}
