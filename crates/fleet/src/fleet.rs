@@ -309,6 +309,19 @@ impl Fleet {
         }
     }
 
+    /// Raises the fencing counter of lease `name` to at least `at_least` and answers its value,
+    /// so the next acquisition gets a higher number. For a holder's store that remembers a
+    /// higher number than the counter (the fleet state was wiped while the store was not):
+    /// without this, every write the lease guards would be refused as stale until the counter
+    /// caught up.
+    pub async fn raise_fencing(&self, name: &str, at_least: u64) -> Result<u64> {
+        let fencing_key = self.layout.fencing(name);
+        match &self.backend {
+            Backend::Memory(memory) => Ok(memory.raise_fencing(&fencing_key, at_least)),
+            Backend::Redis(redis) => redis.raise_fencing(&fencing_key, at_least).await,
+        }
+    }
+
     /// Who holds the lease `name`, if any record of it exists (an expired lease not yet taken
     /// over is returned; compare [`LeaseInfo::expires_at_ms`] with [`Fleet::now_ms`]).
     pub async fn inspect(&self, name: &str) -> Result<Option<LeaseInfo>> {

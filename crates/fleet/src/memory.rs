@@ -86,6 +86,17 @@ impl MemoryBackend {
         Some((fencing, expires_at_ms))
     }
 
+    pub(crate) fn raise_fencing(&self, fencing_key: &str, at_least: u64) -> u64 {
+        let mut entries = self.entries();
+        let current = match entries.get(fencing_key) {
+            Some(Entry::Fencing(fencing)) => *fencing,
+            _ => 0,
+        };
+        let raised = current.max(at_least);
+        entries.insert(fencing_key.to_owned(), Entry::Fencing(raised));
+        raised
+    }
+
     pub(crate) fn renew(&self, lease_key: &str, token: &str, ttl_ms: i64) -> Option<i64> {
         let now_ms = self.clock.now_ms();
         let mut entries = self.entries();

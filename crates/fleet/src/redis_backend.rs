@@ -36,6 +36,16 @@ static RELEASE: LazyLock<redis::Script> = LazyLock::new(|| {
     ))
 });
 
+/// `SET fencing max(current, ARGV[1])`, atomically.
+static RAISE_FENCING: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        "local current = tonumber(redis.call('GET', KEYS[1]) or '0') \
+         local floor = tonumber(ARGV[1]) \
+         if current < floor then redis.call('SET', KEYS[1], ARGV[1]) current = floor end \
+         return current",
+    )
+});
+
 pub(crate) struct RedisBackend {
     pool: Pool,
     endpoint: String,
@@ -153,6 +163,17 @@ impl RedisBackend {
             }
             other => Err(self.unexpected(lease_key, other)),
         }
+    }
+
+    pub(crate) async fn raise_fencing(&self, fencing_key: &str, at_least: u64) -> Result<u64> {
+        let mut connection = self.connection().await?;
+        let raised: i64 = RAISE_FENCING
+            .key(fencing_key)
+            .arg(at_least.to_string())
+            .invoke_async(&mut connection)
+            .await
+            .map_err(|error| self.redis_error(error))?;
+        Ok(u64::try_from(raised).unwrap_or(0))
     }
 
     pub(crate) async fn renew(

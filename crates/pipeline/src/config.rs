@@ -107,6 +107,18 @@ impl RedisUrl {
                 ),
             });
         }
+        // The scheme alone is not enough: `redis://:pw@[bad/` must be refused here, with the
+        // other configuration errors, not when the worker first connects.
+        if let Err(error) = deadpool_redis::redis::IntoConnectionInfo::into_connection_info(url) {
+            return Err(ConfigError::Invalid {
+                setting: "redis_url",
+                problem: format!(
+                    "`{}` is not a valid redis url ({}); expected redis://[:PASSWORD@]HOST:PORT[/DB]",
+                    redact_url(url),
+                    error.category()
+                ),
+            });
+        }
         Ok(RedisUrl(url.to_owned()))
     }
 

@@ -174,6 +174,21 @@ fn log_outcome(outcome: &DiscoveryOutcome) {
 /// When Keepa, the store or the fleet state fails, or another instance holds the lease; nothing
 /// of a failed pass is committed, so the next pass starts from the same watermark.
 pub async fn pass<T: Transport>(shared: &Shared<T>) -> Result<DiscoveryOutcome, DiscoveryError> {
+    let lease = acquire_outranking_the_store(shared).await?;
+    let result = pass_under_lease(shared, &lease).await;
+    if let Err(error) = shared.fleet.release(&lease).await {
+        tracing::warn!(%error, "could not release the discovery lease; it expires on its own");
+    }
+    result
+}
+
+/// Takes the discovery lease with a fencing number above the one the store last saw. When the
+/// fleet state was wiped (Redis flushed or restarted without persistence) its counter starts
+/// again at 1 while the store remembers a higher number, and every commit would be refused as
+/// stale: raise the counter past the store's number and take the lease again.
+async fn acquire_outranking_the_store<T>(
+    shared: &Shared<T>,
+) -> Result<fleet::Lease, DiscoveryError> {
     let Some(lease) = shared
         .fleet
         .acquire_lease(DISCOVERY_LEASE, DISCOVERY_LEASE_TTL)
@@ -181,11 +196,28 @@ pub async fn pass<T: Transport>(shared: &Shared<T>) -> Result<DiscoveryOutcome, 
     else {
         return Err(DiscoveryError::LeaseHeld);
     };
-    let result = pass_under_lease(shared, &lease).await;
-    if let Err(error) = shared.fleet.release(&lease).await {
-        tracing::warn!(%error, "could not release the discovery lease; it expires on its own");
-    }
-    result
+    let stored = shared
+        .store
+        .read(|reader| reader.fences())
+        .await?
+        .into_iter()
+        .find(|fence| fence.lease == DISCOVERY_LEASE)
+        .map(|fence| fence.number);
+    let Some(stored) = stored.filter(|stored| *stored >= lease.fencing()) else {
+        return Ok(lease);
+    };
+    tracing::warn!(
+        given = lease.fencing(),
+        stored,
+        "the fleet's discovery fencing counter is behind the database's (was the fleet state wiped?); raising it"
+    );
+    shared.fleet.release(&lease).await?;
+    shared.fleet.raise_fencing(DISCOVERY_LEASE, stored).await?;
+    shared
+        .fleet
+        .acquire_lease(DISCOVERY_LEASE, DISCOVERY_LEASE_TTL)
+        .await?
+        .ok_or(DiscoveryError::LeaseHeld)
 }
 
 async fn pass_under_lease<T: Transport>(

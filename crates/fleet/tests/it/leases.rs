@@ -234,3 +234,35 @@ async fn with_the_servers_clock_leases_expire_by_redis_time() {
     assert_eq!(taken.unwrap().fencing(), short.fencing() + 1);
     clean_up(&fleet).await;
 }
+
+#[tokio::test]
+async fn raising_fencing_after_a_wipe_makes_the_next_holder_outrank_the_store() {
+    for (backend, fleet, _clock) in both_backends("lease_raise_fencing") {
+        let first = fleet
+            .acquire_lease("discovery", TTL)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.fencing(), 1, "{backend}");
+        fleet.release(&first).await.unwrap();
+        // The store saw fencing 41 before the fleet state was wiped.
+        assert_eq!(
+            fleet.raise_fencing("discovery", 41).await.unwrap(),
+            41,
+            "{backend}"
+        );
+        // Raising never lowers.
+        assert_eq!(
+            fleet.raise_fencing("discovery", 7).await.unwrap(),
+            41,
+            "{backend}"
+        );
+        let next = fleet
+            .acquire_lease("discovery", TTL)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(next.fencing(), 42, "{backend}");
+        clean_up(&fleet).await;
+    }
+}

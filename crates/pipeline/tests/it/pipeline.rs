@@ -262,3 +262,31 @@ async fn a_revoked_key_quarantines_nothing_and_keeps_the_backlog() {
     );
     assert_eq!(quarantined, 0, "a bad key is not the deals' fault");
 }
+
+#[tokio::test(start_paused = true)]
+async fn discovery_outranks_a_store_that_remembers_a_higher_fence_than_the_fleet() {
+    // As after a wiped Redis: the database saw fencing 41, the fleet counter starts again at 1.
+    let run = run_worker_with_key(1, 20, None, KEY, |writer| {
+        let fence = deal_store::Fence {
+            lease: pipeline::discovery::DISCOVERY_LEASE.to_owned(),
+            number: 41,
+        };
+        let now = keepa_model::UnixSeconds(START_UNIX_MS / 1_000);
+        writer.set_watermark(keepa_model::KeepaMinute(0), Some(&fence), now)
+    })
+    .await;
+    let (fences, stored) = run
+        .store
+        .read(|reader| Ok((reader.fences()?, reader.stored_deal_count()?)))
+        .await
+        .unwrap();
+    let discovery = fences
+        .iter()
+        .find(|fence| fence.lease == "discovery")
+        .unwrap();
+    assert!(
+        discovery.number > 41,
+        "discovery committed under a fence above the store's: {fences:?}"
+    );
+    assert!(stored > 0);
+}
