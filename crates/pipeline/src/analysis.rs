@@ -87,18 +87,59 @@ fn batch(asins: Vec<Asin>) -> Option<AsinBatch> {
 
 /// Screening and analysis of the backlog's new deals, in the bulk lane, until the worker stops.
 pub async fn run_analysis<T: Transport>(shared: Shared<T>) {
-    let mut reporter = Reporter::new(&shared, "analysis");
+    drain_backlog(
+        shared,
+        "analysis",
+        BacklogKind::Analyse,
+        async |shared| bulk_batch_size(shared, ProductShape::default()).await,
+        async |shared, asins| {
+            let n_stored = screen_and_analyse(shared, asins).await?;
+            if n_stored > 0 {
+                tracing::info!(stored = n_stored, "analysis: stored {n_stored} deals");
+            }
+            Ok(format!("stored {n_stored} deals"))
+        },
+    )
+    .await;
+}
+
+/// Light refresh of stored deals that discovery saw change, in the urgent lane.
+pub async fn run_refresh<T: Transport>(shared: Shared<T>) {
+    drain_backlog(
+        shared,
+        "refresh",
+        BacklogKind::Refresh,
+        async |_| URGENT_REFRESH_BATCH,
+        async |shared, asins| {
+            let n = refresh(shared, asins, Lane::Urgent, DealSource::Refresh).await?;
+            Ok(format!("refreshed {n} deals"))
+        },
+    )
+    .await;
+}
+
+/// The loop of a task that works through one kind of backlog entry: claim a batch (as large as
+/// `batch_size` says), `process` it, report; idle until discovery adds work; back off after an
+/// error; give the claims back when the worker stops.
+async fn drain_backlog<T: Transport>(
+    shared: Shared<T>,
+    task: &str,
+    kind: BacklogKind,
+    batch_size: impl AsyncFn(&Shared<T>) -> usize,
+    process: impl AsyncFn(&Shared<T>, Vec<Asin>) -> Result<String, BatchFailure>,
+) {
+    let mut reporter = Reporter::new(&shared, task);
     while !shared.stopping() {
         if shared.paused().await {
             reporter.waiting(WaitReason::Paused, true).await;
             shared.pause_for(IDLE_RECHECK, None).await;
             continue;
         }
-        let limit = bulk_batch_size(&shared, ProductShape::default()).await;
-        let entries = match claim(&shared, BacklogKind::Analyse, limit).await {
+        let limit = batch_size(&shared).await;
+        let entries = match claim(&shared, kind, limit).await {
             Ok(entries) => entries,
             Err(error) => {
-                tracing::warn!(%error, "could not read the backlog");
+                tracing::warn!(%error, task, "could not claim backlog entries");
                 back_off(&shared, &mut reporter).await;
                 continue;
             }
@@ -112,19 +153,12 @@ pub async fn run_analysis<T: Transport>(shared: Shared<T>) {
         }
         let asins: Vec<Asin> = entries.iter().map(|entry| entry.asin).collect();
         reporter
-            .working(&format!("screening {} deals", asins.len()))
+            .working(&format!("{task}: {} deals", asins.len()))
             .await;
-        match screen_and_analyse(&shared, asins).await {
-            Ok(n_stored) => {
-                if n_stored > 0 {
-                    tracing::info!(stored = n_stored, "analysis: stored {n_stored} deals");
-                }
-                reporter
-                    .progressed(&format!("stored {n_stored} deals"), true)
-                    .await;
-            }
+        match process(&shared, asins).await {
+            Ok(done) => reporter.progressed(&done, true).await,
             Err(error) => {
-                tracing::warn!(%error, "a screening or analysis batch failed");
+                tracing::warn!(%error, task, "a batch failed");
                 back_off(&shared, &mut reporter).await;
             }
         }
@@ -379,50 +413,6 @@ async fn record_failure<T>(
         tracing::warn!(%asin, "quarantined after repeated failures");
     }
     Ok(())
-}
-
-/// Light refresh of stored deals that discovery saw change, in the urgent lane.
-pub async fn run_refresh<T: Transport>(shared: Shared<T>) {
-    let mut reporter = Reporter::new(&shared, "refresh");
-    while !shared.stopping() {
-        if shared.paused().await {
-            reporter.waiting(WaitReason::Paused, true).await;
-            shared.pause_for(IDLE_RECHECK, None).await;
-            continue;
-        }
-        let entries = match claim(&shared, BacklogKind::Refresh, URGENT_REFRESH_BATCH).await {
-            Ok(entries) => entries,
-            Err(error) => {
-                tracing::warn!(%error, "could not read the refresh queue");
-                back_off(&shared, &mut reporter).await;
-                continue;
-            }
-        };
-        if entries.is_empty() {
-            reporter.waiting(WaitReason::NoWork, false).await;
-            shared
-                .pause_for(IDLE_RECHECK, Some(&shared.backlog_changed))
-                .await;
-            continue;
-        }
-        let asins: Vec<Asin> = entries.iter().map(|entry| entry.asin).collect();
-        reporter
-            .working(&format!("refreshing {} changed deals", asins.len()))
-            .await;
-        match refresh(&shared, asins, Lane::Urgent, DealSource::Refresh).await {
-            Ok(n) => {
-                reporter
-                    .progressed(&format!("refreshed {n} deals"), true)
-                    .await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "a refresh batch failed");
-                back_off(&shared, &mut reporter).await;
-            }
-        }
-    }
-    release_claims(&shared).await;
-    reporter.stopped().await;
 }
 
 /// Refreshes stored deals with a statistics fetch: List at and the one-year average are kept,
