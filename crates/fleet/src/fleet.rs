@@ -183,23 +183,8 @@ impl Fleet {
     /// The pool connects lazily, on the first operation, inside the caller's tokio runtime.
     pub fn connect(redis_url: &str, mut config: FleetConfig) -> Result<Fleet> {
         config.endpoint = RedisEndpoint::from_url(redis_url)?;
-        let timeout = Some(Duration::from_secs(5));
-        let pool_config = deadpool_redis::PoolConfig {
-            max_size: 4,
-            timeouts: deadpool_redis::Timeouts {
-                wait: timeout,
-                create: timeout,
-                recycle: timeout,
-            },
-            ..deadpool_redis::PoolConfig::default()
-        };
-        let mut redis_config = deadpool_redis::Config::from_url(redis_url);
-        redis_config.pool = Some(pool_config);
-        let pool = redis_config
-            .create_pool(Some(deadpool_redis::Runtime::Tokio1))
-            .map_err(|error| Error::InvalidRedisUrl {
-                detail: format!("the connection pool could not be built ({error:?})"),
-            })?;
+        let pool = token_bucket::redis::connection_pool(redis_url, 4, Some(Duration::from_secs(5)))
+            .map_err(|detail| Error::InvalidRedisUrl { detail })?;
         Fleet::redis(pool, config)
     }
 

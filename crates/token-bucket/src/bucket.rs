@@ -177,20 +177,12 @@ impl Bucket {
             .endpoint
             .get_or_insert_with(|| crate::redis::endpoint_of(url))
             .clone();
-        let pool = deadpool_redis::Config::from_url(url)
-            .create_pool(Some(deadpool_redis::Runtime::Tokio1))
-            .map_err(|error| Error::RedisUnavailable {
+        let pool = crate::redis::connection_pool(url, 4, None).map_err(|problem| {
+            Error::RedisUnavailable {
                 endpoint,
-                // The pool's error may quote the URL, password included: keep only its kind.
-                source: match error {
-                    deadpool_redis::CreatePoolError::Config(_) => {
-                        "the url is not a valid redis url".into()
-                    }
-                    deadpool_redis::CreatePoolError::Build(_) => {
-                        "no connection pool could be built".into()
-                    }
-                },
-            })?;
+                source: problem.into(),
+            }
+        })?;
         Ok(Bucket::redis(pool, config))
     }
 

@@ -431,3 +431,38 @@ pub(crate) fn endpoint_of(url: &str) -> String {
         Err(_) => "an unparsable redis url".to_owned(),
     }
 }
+
+/// A connection pool to `url` whose connections set `TCP_NODELAY`.
+///
+/// Every bucket operation is one small request whose latency is its whole cost, so Nagle's
+/// algorithm (the redis client's default) must never hold a request back waiting for an
+/// acknowledgement. The bucket and the fleet state build their pools here. `timeout` bounds
+/// waiting for, creating and recycling a connection.
+///
+/// # Errors
+///
+/// When `url` is not a redis url; the message names the problem, never the url (it may hold
+/// a password).
+pub fn connection_pool(
+    url: &str,
+    max_size: usize,
+    timeout: Option<std::time::Duration>,
+) -> Result<deadpool_redis::Pool, String> {
+    use deadpool_redis::redis::IntoConnectionInfo;
+    use deadpool_redis::redis::io::tcp::TcpSettings;
+
+    let info = url
+        .into_connection_info()
+        .map_err(|error| format!("the url is not a valid redis url ({})", error.category()))?
+        .set_tcp_settings(TcpSettings::default().set_nodelay(true));
+    let manager = deadpool_redis::Manager::new(info)
+        .map_err(|error| format!("the url is not a valid redis url ({})", error.category()))?;
+    deadpool_redis::Pool::builder(manager)
+        .max_size(max_size)
+        .wait_timeout(timeout)
+        .create_timeout(timeout)
+        .recycle_timeout(timeout)
+        .runtime(deadpool_redis::Runtime::Tokio1)
+        .build()
+        .map_err(|_| "no connection pool could be built".to_owned())
+}
