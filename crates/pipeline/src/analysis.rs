@@ -155,7 +155,7 @@ async fn drain_backlog<T: Transport>(
         reporter
             .working(&format!("{task}: {} deals", asins.len()))
             .await;
-        match process(&shared, asins).await {
+        match reporter.watching_tokens(process(&shared, asins)).await {
             Ok(done) => reporter.progressed(&done, true).await,
             Err(error) => {
                 tracing::warn!(%error, task, "a batch failed");

@@ -103,7 +103,7 @@ pub async fn run<T: Transport>(shared: Shared<T>) {
             continue;
         }
         reporter.working("reading /deal pages").await;
-        let outcome = pass(&shared).await;
+        let outcome = reporter.watching_tokens(pass(&shared)).await;
         let next_in = shared.config.schedule.discovery_every;
         match outcome {
             Ok(outcome) => {

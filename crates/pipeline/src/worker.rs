@@ -106,9 +106,22 @@ impl<T> Clone for Shared<T> {
 }
 
 impl<T: keepa_client::Transport> Shared<T> {
+    /// Leaves the bucket's projection where `diag` and the watchdog read the quota in the
+    /// embedded tier, while no envelope arrives (every request is waiting for tokens).
+    pub async fn record_projection(&self, snapshot: &token_bucket::Snapshot) {
+        let balance = snapshot.balance.whole_floor();
+        self.store_quota(balance, snapshot.refill_rate, 60_000)
+            .await;
+    }
+
     /// Leaves the quota as the last envelope showed it where `diag` (another process) can read
     /// it in the embedded tier. A fleet's bucket is in Redis, where diag reads it directly.
     pub async fn record_quota(&self, info: &keepa_client::ResponseInfo) {
+        self.store_quota(info.tokens_left, info.refill_rate, info.refill_in_ms)
+            .await;
+    }
+
+    async fn store_quota(&self, tokens_left: i64, refill_rate: i64, refill_in_ms: i64) {
         if self.fleet.is_redis() {
             return;
         }
@@ -117,16 +130,16 @@ impl<T: keepa_client::Transport> Shared<T> {
             Err(_) => 0,
         };
         let record = diagnostics::QuotaRecord {
-            tokens_left: info.tokens_left,
-            refill_rate: info.refill_rate,
-            refill_in_ms: info.refill_in_ms,
+            tokens_left,
+            refill_rate,
+            refill_in_ms,
             observed_at_ms: self.clock.now_ms(),
             foreign_consumption: foreign,
         };
         self.metrics
-            .set("keepa_tokens_left", &[], info.tokens_left as f64);
+            .set("keepa_tokens_left", &[], tokens_left as f64);
         self.metrics
-            .set("keepa_refill_rate", &[], info.refill_rate as f64);
+            .set("keepa_refill_rate", &[], refill_rate as f64);
         self.metrics
             .set("keepa_foreign_consumption_tokens", &[], foreign as f64);
         let Ok(json) = serde_json::to_string(&record) else {
@@ -351,5 +364,40 @@ impl HealthBoard {
                 reason: stalled.join("; "),
             }
         }
+    }
+}
+
+/// How often a task waiting inside a Keepa call looks at the bucket to say whether it is
+/// waiting for tokens.
+const TOKEN_WATCH: Duration = Duration::from_secs(30);
+
+impl<T: keepa_client::Transport> Reporter<T> {
+    /// Runs `work` (Keepa calls), and while it runs, reports every [`TOKEN_WATCH`] whether the
+    /// task is waiting for tokens: a request queued in the bucket, or a projection at or below
+    /// zero. A task blocked on the quota then says so instead of "working", which is what keeps
+    /// the watchdog from mistaking it for a stall (DESIGN.md §5); a call that hangs with tokens
+    /// available keeps saying "working" and becomes a stall after 15 minutes.
+    pub async fn watching_tokens<F: Future>(&mut self, work: F) -> F::Output {
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                output = &mut work => return output,
+                () = tokio::time::sleep(TOKEN_WATCH) => self.report_quota_wait().await,
+            }
+        }
+    }
+
+    async fn report_quota_wait(&mut self) {
+        let Ok(snapshot) = self.shared.client.bucket().snapshot().await else {
+            return;
+        };
+        let waiting = snapshot.waiting.iter().sum::<usize>() > 0;
+        if !waiting && snapshot.balance > token_bucket::Tokens::ZERO {
+            return;
+        }
+        // The next refill is at most a minute away; the projection says how many it takes.
+        let until_ms = self.shared.clock.now_ms() + 60_000;
+        self.waiting(WaitReason::Tokens { until_ms }, true).await;
+        self.shared.record_projection(&snapshot).await;
     }
 }

@@ -5,6 +5,7 @@
 
 mod bad_input;
 mod flush_scope;
+mod frozen_worker;
 mod redis_flush;
 mod support;
 mod watchdog_signal;
