@@ -22,8 +22,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use deal_filters::{AnalysedDeal, Settings};
+use keepa_client::convert;
 use keepa_client::wire::{DealResponse, ProductResponse};
-use keepa_client::{DateRange, DealQuery, Range, SORT_BY_LAST_UPDATE, convert};
 use keepa_model::{Asin, KeepaMinute, Product, UnixMillis, UnixSeconds};
 use keepa_sim::{Sim, SimRequest, SimResponse};
 use pipeline::config::{FileConfig, Overrides, WorkerConfig};
@@ -145,24 +145,9 @@ impl Baseline {
                 ..Overrides::default()
             },
         )?;
-        // The same selection as the pipeline's discovery (pipeline::discovery::deal_query).
+        // The same query as the pipeline's discovery.
         let selection = &config.selection;
-        let mut query = DealQuery::new(selection.price_type);
-        query.sort_type = SORT_BY_LAST_UPDATE;
-        query.date_range = match selection.date_range {
-            0 => DateRange::Day,
-            1 => DateRange::Week,
-            2 => DateRange::Month,
-            _ => DateRange::Quarter,
-        };
-        query.current_range = selection.current_range.map(|(min, max)| Range {
-            min: min.0,
-            max: max.0,
-        });
-        query.sales_rank_range = selection
-            .sales_rank_range
-            .map(|(min, max)| Range { min, max });
-        query.include_categories = selection.root_categories.clone();
+        let query = pipeline::discovery::deal_query(selection, 0);
         let deal_selection = query.selection_json(selection.domain_id);
         Ok(Baseline {
             shared: Arc::new(Shared {

@@ -18,6 +18,7 @@ use keepa_client::{DateRange, DealQuery, Range, SORT_BY_LAST_UPDATE, Transport};
 use keepa_model::{Asin, KeepaMinute};
 use token_bucket::Lane;
 
+use crate::config::DealSelection;
 use crate::worker::{Reporter, Shared};
 
 /// Keepa returns at most this many deals per page; a shorter page is the last one.
@@ -66,8 +67,7 @@ pub enum DiscoveryError {
 }
 
 /// The `/deal` query for `page` of the configured selection.
-pub fn deal_query<T>(shared: &Shared<T>, page: u32) -> DealQuery {
-    let selection = &shared.config.selection;
+pub fn deal_query(selection: &DealSelection, page: u32) -> DealQuery {
     let mut query = DealQuery::new(selection.price_type);
     query.page = page;
     query.sort_type = SORT_BY_LAST_UPDATE;
@@ -244,7 +244,7 @@ async fn pass_under_lease<T: Transport>(
         if page > 0 && !shared.fleet.renew(lease).await? {
             return Err(DiscoveryError::LeaseHeld);
         }
-        let query = deal_query(shared, page);
+        let query = deal_query(&shared.config.selection, page);
         let Some(answer) = shared
             .unless_stopping(shared.client.deals(&query, Lane::Urgent))
             .await
