@@ -334,6 +334,8 @@ fn bench_queries(directory: &Path) {
             .upsert_deal(&deal(index), write_at(NOW))
             .expect("fill");
     }
+    // As the worker does after each janitor pass: the planner's statistics are current.
+    writer.optimize().expect("optimize");
     let readers = Readers::open(&path, &StoreOptions::default()).expect("readers");
     let mix = query_mix();
     for query in &mix {

@@ -58,6 +58,22 @@ impl Writer {
     }
 }
 
+impl Writer {
+    /// Refreshes the query planner's statistics (`PRAGMA optimize`, which runs `ANALYZE` on
+    /// tables whose statistics are stale, bounded by `analysis_limit`). Without statistics the
+    /// planner picks among the partial indexes blindly; the worker runs this with the janitor.
+    pub fn optimize(&mut self) -> StoreResult<()> {
+        self.write(
+            "refreshing the planner's statistics",
+            |transaction, path| {
+                transaction
+                    .execute_batch("PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002;")
+                    .context(path, "refreshing the planner's statistics")
+            },
+        )
+    }
+}
+
 impl Reader<'_> {
     /// Deals not seen for at least `min_age` and not yet rescued since (a
     /// rescue sets `refreshed_at` but keeps `last_seen_at`), oldest first, at

@@ -476,7 +476,12 @@ pub async fn run_upkeep<T: Transport>(shared: Shared<T>) {
             let max_age = schedule.delete_after;
             match shared
                 .store
-                .write(move |writer| writer.delete_deals_not_seen_for(max_age, now))
+                .write(move |writer| {
+                    let deleted = writer.delete_deals_not_seen_for(max_age, now)?;
+                    // Keep the planner's statistics current for the API's queries.
+                    writer.optimize()?;
+                    Ok(deleted)
+                })
                 .await
             {
                 Ok(n) if n > 0 => tracing::info!(

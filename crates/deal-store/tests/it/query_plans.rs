@@ -62,3 +62,21 @@ fn sorted_and_filtered_pages_use_a_partial_index() {
     });
     assert!(count.contains("deals_valid_filters"), "{count}");
 }
+
+#[test]
+fn with_planner_statistics_the_default_page_still_walks_the_profit_index() {
+    let (_directory, mut writer) = temp_writer();
+    for index in 0..200 {
+        writer
+            .upsert_deal(&valid_deal(index), analysis_at(NOW))
+            .unwrap();
+    }
+    writer.optimize().unwrap();
+    let (page, _) = writer
+        .reader()
+        .explain_query_plan(&DealQuery::default())
+        .unwrap();
+    let page = page.join(" | ");
+    assert!(page.contains("deals_valid_by_profit"), "{page}");
+    assert!(!page.contains("TEMP B-TREE"), "{page}");
+}
