@@ -60,5 +60,5 @@ pub use crate::bucket::{Bucket, Permit};
 pub use crate::core::{Envelope, Policy, ReconcileOutcome, SettleOutcome, Snapshot};
 pub use crate::error::Error;
 #[cfg(feature = "redis")]
-pub use crate::redis::{RedisClock, RedisConfig};
+pub use crate::redis::{RedisClock, RedisConfig, RedisIo};
 pub use crate::tokens::{Lane, Tokens};

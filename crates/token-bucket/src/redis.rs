@@ -44,6 +44,21 @@ pub enum RedisClock {
     Injected(Arc<dyn Clock>),
 }
 
+/// Where the backend's Redis calls run.
+#[derive(Clone, Debug, Default)]
+pub enum RedisIo {
+    /// On the caller's runtime. The default.
+    #[default]
+    Caller,
+    /// On another runtime, on real time, reached through `tokio::task::spawn_blocking`.
+    ///
+    /// For callers under tokio's paused clock (simulations): a paused clock jumps to its next
+    /// timer whenever every task is waiting, socket reads included, so simulated time would
+    /// run on while a Redis reply is in flight. `spawn_blocking` holds the paused clock still
+    /// until the call returns.
+    RealTime(tokio::runtime::Handle),
+}
+
 /// How a Redis-backed bucket is set up. [`RedisConfig::default`] documents the defaults.
 #[derive(Clone, Debug)]
 pub struct RedisConfig {
@@ -59,6 +74,8 @@ pub struct RedisConfig {
     /// [`Bucket::redis_from_url`](crate::Bucket::redis_from_url) fills it from the URL without
     /// its credentials; `None` (the default) names it "the pool's redis server".
     pub endpoint: Option<String>,
+    /// Where the Redis calls run. Default [`RedisIo::Caller`].
+    pub io: RedisIo,
 }
 
 impl Default for RedisConfig {
@@ -68,6 +85,7 @@ impl Default for RedisConfig {
             clock: RedisClock::Server,
             policy: Policy::default(),
             endpoint: None,
+            io: RedisIo::Caller,
         }
     }
 }
@@ -117,6 +135,7 @@ pub(crate) struct RedisBackend {
     state_key: String,
     clock: RedisClock,
     policy: Policy,
+    io: RedisIo,
 }
 
 impl fmt::Debug for RedisBackend {
@@ -142,6 +161,25 @@ impl RedisBackend {
             state_key,
             clock: config.clock,
             policy: config.policy,
+            io: config.io,
+        }
+    }
+
+    /// Runs `work` (Redis IO) where [`RedisIo`] says.
+    async fn on_io<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = T> + Send + 'static,
+    ) -> Result<T, Error> {
+        match &self.io {
+            RedisIo::Caller => Ok(work.await),
+            RedisIo::RealTime(handle) => {
+                let handle = handle.clone();
+                tokio::task::spawn_blocking(move || handle.block_on(work))
+                    .await
+                    .map_err(|error| {
+                        self.protocol(format!("the redis call did not finish: {error}"))
+                    })
+            }
         }
     }
 
@@ -149,10 +187,14 @@ impl RedisBackend {
         if let Some(connection) = self.cached_connection().clone() {
             return Ok(connection);
         }
-        let pooled = self.pool.get().await.map_err(|error| match error {
-            deadpool_redis::PoolError::Backend(error) => self.redis_error(error),
-            other => self.unavailable(Box::new(other)),
-        })?;
+        let pool = self.pool.clone();
+        let pooled =
+            self.on_io(async move { pool.get().await })
+                .await?
+                .map_err(|error| match error {
+                    deadpool_redis::PoolError::Backend(error) => self.redis_error(error),
+                    other => self.unavailable(Box::new(other)),
+                })?;
         let connection = deadpool_redis::Connection::take(pooled);
         *self.cached_connection() = Some(connection.clone());
         Ok(connection)
@@ -189,14 +231,14 @@ impl RedisBackend {
     }
 
     /// Runs `script` with the common arguments followed by `arguments`; answers its integers.
-    async fn run(&self, script: &Script, arguments: &[i64]) -> Result<Vec<i64>, Error> {
+    async fn run(&self, script: &'static Script, arguments: &[i64]) -> Result<Vec<i64>, Error> {
         self.run_with(script, arguments, &[]).await
     }
 
     /// As [`RedisBackend::run`], with optional trailing arguments (sent as "" when `None`).
     async fn run_with(
         &self,
-        script: &Script,
+        script: &'static Script,
         arguments: &[i64],
         optional: &[Option<u64>],
     ) -> Result<Vec<i64>, Error> {
@@ -221,7 +263,10 @@ impl RedisBackend {
             };
         }
         let mut connection = self.connection().await?;
-        match invocation.invoke_async::<Vec<i64>>(&mut connection).await {
+        let reply = self
+            .on_io(async move { invocation.invoke_async::<Vec<i64>>(&mut connection).await })
+            .await?;
+        match reply {
             Ok(reply) if reply.is_empty() => Err(self.protocol("an empty reply")),
             Ok(reply) => Ok(reply),
             Err(error) => {
@@ -378,10 +423,15 @@ impl RedisBackend {
     /// [`Decision::Unsynced`]. Reservations and waiters go with it.
     pub(crate) async fn desync(&self) -> Result<(), Error> {
         let mut connection = self.connection().await?;
-        let result: Result<i64, RedisError> = redis::cmd("DEL")
-            .arg(&self.state_key)
-            .query_async(&mut connection)
-            .await;
+        let state_key = self.state_key.clone();
+        let result: Result<i64, RedisError> = self
+            .on_io(async move {
+                redis::cmd("DEL")
+                    .arg(&state_key)
+                    .query_async(&mut connection)
+                    .await
+            })
+            .await?;
         match result {
             Ok(_) => Ok(()),
             Err(error) => {

@@ -342,6 +342,7 @@ fn the_core_and_both_backends_make_identical_decisions() {
                 clock: RedisClock::Injected(Arc::new(redis_clock.clone())),
                 policy,
                 endpoint: None,
+                io: token_bucket::RedisIo::Caller,
             };
             let state_key = config.state_key();
             let redis = Bucket::redis(pool.clone(), config);

@@ -660,3 +660,43 @@ async fn concurrent_clients_never_pass_the_floor_and_urgent_work_is_never_starve
     );
     assert_eq!(ledger.wasted, 0, "tokens expired at the cap: {ledger:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn under_a_paused_clock_real_time_io_keeps_simulated_time_still_during_redis_calls() {
+    // Something for the paused clock to jump to, were it allowed to advance while we wait on
+    // Redis replies.
+    let alarm = tokio::spawn(tokio::time::sleep(std::time::Duration::from_secs(3600)));
+    let real_time = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let config = RedisConfig {
+        io: token_bucket::RedisIo::RealTime(real_time.handle().clone()),
+        ..config(
+            testkit::unique_prefix("paused-real-time"),
+            RedisClock::Injected(Arc::new(token_bucket::clock::TokioClock::start())),
+        )
+    };
+    let bucket = Bucket::redis_from_url(&testkit::redis_url(), config).unwrap();
+    let started = tokio::time::Instant::now();
+    bucket.reconcile(&envelope(1_000, 30_000, 1)).await.unwrap();
+    for _ in 0..50 {
+        let permit = bucket
+            .acquire(Tokens::from_whole(1), Lane::Urgent)
+            .await
+            .unwrap();
+        permit.settle(Tokens::from_whole(1)).await.unwrap();
+    }
+    assert_eq!(
+        started.elapsed(),
+        std::time::Duration::ZERO,
+        "simulated time moved during redis calls"
+    );
+    assert_eq!(
+        bucket.snapshot().await.unwrap().balance,
+        Tokens::from_whole(950)
+    );
+    alarm.abort();
+    real_time.shutdown_background();
+}
