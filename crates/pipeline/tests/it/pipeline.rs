@@ -290,3 +290,94 @@ async fn discovery_outranks_a_store_that_remembers_a_higher_fence_than_the_fleet
     );
     assert!(stored > 0);
 }
+
+/// Two workers, each with its own database, on one Keepa key: they share the token bucket in
+/// the private Redis (its calls on a real-time runtime, so the paused clock holds still while
+/// they are in flight) and the fleet state, and together never take the key below the floor
+/// or into a 429.
+#[tokio::test(start_paused = true)]
+async fn two_workers_on_one_key_share_a_redis_bucket_and_never_pass_the_floor() {
+    let real_time = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let sim = Sim::builder()
+        .api_key(KEY)
+        .seed(5)
+        .refill_rate(5)
+        .catalogue_size(600)
+        .start_unix_ms(START_UNIX_MS)
+        .build();
+    let bucket_config = token_bucket::RedisConfig {
+        key_prefix: testkit::unique_prefix("two-workers"),
+        clock: token_bucket::RedisClock::Injected(std::sync::Arc::new(TokioClock::start())),
+        io: token_bucket::RedisIo::RealTime(real_time.handle().clone()),
+        ..token_bucket::RedisConfig::default()
+    };
+    let fleet = Fleet::in_memory(TokioClock::start());
+    let mut stops = Vec::new();
+    let mut workers = Vec::new();
+    let mut stores = Vec::new();
+    let mut directories = Vec::new();
+    for n in 0..2 {
+        let directory = tempfile::tempdir().unwrap();
+        let database = directory.path().join("deals.sqlite");
+        let bucket = Bucket::redis_from_url(&testkit::redis_url(), bucket_config.clone()).unwrap();
+        let client = KeepaClient::new(
+            SimTransport::new(sim.clone()),
+            bucket,
+            ApiKey::new(KEY).unwrap(),
+            ClientConfig::default(),
+        );
+        let store = DealStore::open(&database, StoreOptions::default())
+            .await
+            .unwrap();
+        let overrides = Overrides {
+            simulate: true,
+            database: Some(database),
+            listen: Some("127.0.0.1:0".to_owned()),
+            ..Overrides::default()
+        };
+        let config = WorkerConfig::resolve(FileConfig::default(), overrides).unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let instance = fleet::InstanceId::new("host", n + 1);
+        workers.push(tokio::spawn(pipeline::run::run_with(
+            config,
+            store.clone(),
+            fleet.with_instance(instance),
+            client,
+            UnixClock::starting_at(START_UNIX_MS),
+            async move {
+                let _ = stopped.await;
+            },
+            |_| {},
+        )));
+        stops.push(stop);
+        stores.push(store);
+        directories.push(directory);
+    }
+    tokio::time::sleep(Duration::from_secs(2 * 3600)).await;
+    for stop in stops {
+        stop.send(()).unwrap();
+    }
+    for worker in workers {
+        worker.await.unwrap().unwrap();
+    }
+    let counters = sim.counters();
+    assert_eq!(counters.requests_with_status(429), 0, "{counters:?}");
+    assert!(counters.min_balance >= -180, "{counters:?}");
+    assert!(
+        counters.tokens_charged > 500,
+        "the two workers spent the quota: {counters:?}"
+    );
+    let mut stored = 0;
+    for store in &stores {
+        stored += store
+            .read(|reader| reader.stored_deal_count())
+            .await
+            .unwrap();
+    }
+    assert!(stored > 0);
+    real_time.shutdown_background();
+}
