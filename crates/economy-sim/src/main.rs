@@ -34,10 +34,10 @@ struct Cli {
     /// Print only the JSON lines, no table.
     #[arg(long)]
     json: bool,
-    /// Where "ours" keeps the bucket and fleet state: `memory` (the default), or `redis` (needs
-    /// KEEPA_DEALS_TEST_REDIS_URL). Under the paused clock, tokio advances time while a task
-    /// waits on a Redis reply, so the redis backend's figures are distorted (see
-    /// docs/benchmarks.md); it is here to show that, not to be trusted.
+    /// Where "ours" keeps the token bucket: `memory` (the default), or `redis` (needs
+    /// KEEPA_DEALS_TEST_REDIS_URL; the fleet tier's bucket, its calls on a real-time runtime so
+    /// that the paused clock holds still while they are in flight). The fleet state (leases,
+    /// heartbeats) stays in memory either way.
     #[arg(long, default_value = "memory")]
     backend: String,
     /// The simulator's seed.

@@ -23,13 +23,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deal_store::{DealStore, StoreOptions, Synchronous};
-use fleet::{Fleet, FleetClock, FleetConfig};
+use fleet::Fleet;
 use keepa_client::{ApiKey, ClientConfig, KeepaClient, SimTransport};
 use keepa_sim::Sim;
 use pipeline::config::{FileConfig, Overrides, WorkerConfig};
 use pipeline::worker::UnixClock;
 use token_bucket::clock::TokioClock;
-use token_bucket::{Bucket, Lane, Policy, RedisClock, RedisConfig, Tokens};
+use token_bucket::{Bucket, Lane, Policy, RedisClock, RedisConfig, RedisIo, Tokens};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -69,7 +69,22 @@ pub struct Ours {
     probe: Option<JoinHandle<()>>,
     waits: Arc<Mutex<Vec<u64>>>,
     config: WorkerConfig,
+    /// The real-time runtime the Redis bucket's calls run on (`RedisIo::RealTime`).
+    _real_time: Option<RealTime>,
     _directory: tempfile::TempDir,
+}
+
+/// A real-time runtime for Redis IO, shut down without blocking when dropped (it may be
+/// dropped inside the paused runtime, where a blocking shutdown is not allowed).
+#[derive(Debug)]
+struct RealTime(Option<tokio::runtime::Runtime>);
+
+impl Drop for RealTime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl Ours {
@@ -95,18 +110,29 @@ impl Ours {
         };
         let config = WorkerConfig::resolve(FileConfig::default(), overrides)?;
         let clock = TokioClock::start();
-        let (fleet, redis_bucket) = match &backend {
-            Backend::Memory => (Fleet::in_memory(clock), None),
+        let (fleet, redis_bucket, real_time) = match &backend {
+            Backend::Memory => (Fleet::in_memory(clock), None, None),
             Backend::Redis { url, key_prefix } => {
-                let mut fleet_config = FleetConfig::with_prefix(key_prefix);
-                fleet_config.clock = FleetClock::injected(clock);
-                let fleet = Fleet::connect(url, fleet_config)?;
+                // The bucket's Redis calls run on a real-time runtime (see `RedisIo`): under the
+                // paused clock, waiting on a socket would otherwise let simulated time jump to
+                // the next timer. The fleet state (leases, heartbeats) has no such mode yet and
+                // stays in memory, shared by the workers of this process.
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .enable_all()
+                    .build()?;
                 let bucket_config = RedisConfig {
                     key_prefix: key_prefix.clone(),
                     clock: RedisClock::Injected(Arc::new(clock)),
+                    io: RedisIo::RealTime(runtime.handle().clone()),
                     ..RedisConfig::default()
                 };
-                (fleet, Some(Bucket::redis_from_url(url, bucket_config)?))
+                let bucket = Bucket::redis_from_url(url, bucket_config)?;
+                (
+                    Fleet::in_memory(clock),
+                    Some(bucket),
+                    Some(RealTime(Some(runtime))),
+                )
             }
         };
         Ok(Ours {
@@ -121,6 +147,7 @@ impl Ours {
             probe: None,
             waits: Arc::default(),
             config,
+            _real_time: real_time,
             _directory: directory,
         })
     }
