@@ -90,6 +90,10 @@ pub struct FleetConfig {
     pub clock: FleetClock,
     /// How errors name the server; [`Fleet::connect`] fills it from the URL.
     pub endpoint: RedisEndpoint,
+    /// A real-time runtime to run every Redis call on, through `spawn_blocking`, for callers
+    /// under tokio's paused clock (simulations), which would otherwise jump to their next timer
+    /// while a reply is in flight. `None` (the default): on the caller's runtime.
+    pub io_runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Default for FleetConfig {
@@ -98,6 +102,7 @@ impl Default for FleetConfig {
             key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
             clock: FleetClock::ServerTime,
             endpoint: RedisEndpoint::default(),
+            io_runtime: None,
         }
     }
 }
@@ -172,7 +177,12 @@ impl Fleet {
             FleetClock::Injected(clock) => Some(clock),
         };
         Ok(Fleet {
-            backend: Backend::Redis(Arc::new(RedisBackend::new(pool, config.endpoint.0, clock))),
+            backend: Backend::Redis(Arc::new(RedisBackend::new(
+                pool,
+                config.endpoint.0,
+                clock,
+                config.io_runtime,
+            ))),
             layout: Arc::new(KeyLayout::new(&config.key_prefix)),
             instance: InstanceId::current().clone(),
         })

@@ -50,6 +50,8 @@ pub(crate) struct RedisBackend {
     pool: Pool,
     endpoint: String,
     clock: Option<Arc<dyn Clock>>,
+    /// A real-time runtime to run Redis IO on (see `FleetConfig::io_runtime`).
+    io_runtime: Option<tokio::runtime::Handle>,
 }
 
 impl std::fmt::Debug for RedisBackend {
@@ -63,22 +65,73 @@ impl std::fmt::Debug for RedisBackend {
 }
 
 impl RedisBackend {
-    pub(crate) fn new(pool: Pool, endpoint: String, clock: Option<Arc<dyn Clock>>) -> RedisBackend {
+    pub(crate) fn new(
+        pool: Pool,
+        endpoint: String,
+        clock: Option<Arc<dyn Clock>>,
+        io_runtime: Option<tokio::runtime::Handle>,
+    ) -> RedisBackend {
         RedisBackend {
             pool,
             endpoint,
             clock,
+            io_runtime,
         }
     }
 
+    /// Runs `work` (Redis IO): here, or on the real-time runtime through `spawn_blocking`,
+    /// which holds a paused tokio clock still while the reply is in flight.
+    async fn on_io<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = T> + Send + 'static,
+    ) -> Result<T> {
+        match &self.io_runtime {
+            None => Ok(work.await),
+            Some(handle) => {
+                let handle = handle.clone();
+                tokio::task::spawn_blocking(move || handle.block_on(work))
+                    .await
+                    .map_err(|error| Error::RedisUnavailable {
+                        endpoint: self.endpoint.clone(),
+                        source: Box::new(error),
+                    })
+            }
+        }
+    }
+
+    /// Sends `command` on a pooled connection.
+    async fn command<T: redis::FromRedisValue + Send + 'static>(
+        &self,
+        command: redis::Cmd,
+    ) -> Result<T> {
+        let mut connection = self.connection().await?;
+        self.on_io(async move { command.query_async(&mut connection).await })
+            .await?
+            .map_err(|error| self.redis_error(error))
+    }
+
+    /// Runs a lease script invocation on a pooled connection.
+    async fn script<T: redis::FromRedisValue + Send + 'static>(
+        &self,
+        invocation: redis::ScriptInvocation<'static>,
+    ) -> Result<T> {
+        let mut connection = self.connection().await?;
+        self.on_io(async move { invocation.invoke_async(&mut connection).await })
+            .await?
+            .map_err(|error| self.redis_error(error))
+    }
+
     async fn connection(&self) -> Result<deadpool_redis::Connection> {
-        self.pool.get().await.map_err(|error| match error {
-            PoolError::Backend(error) => self.redis_error(error),
-            other => Error::RedisUnavailable {
-                endpoint: self.endpoint.clone(),
-                source: Box::new(other),
-            },
-        })
+        let pool = self.pool.clone();
+        self.on_io(async move { pool.get().await })
+            .await?
+            .map_err(|error| match error {
+                PoolError::Backend(error) => self.redis_error(error),
+                other => Error::RedisUnavailable {
+                    endpoint: self.endpoint.clone(),
+                    source: Box::new(other),
+                },
+            })
     }
 
     fn redis_error(&self, error: RedisError) -> Error {
@@ -101,22 +154,21 @@ impl RedisBackend {
         }
     }
 
-    async fn query<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> Result<T> {
-        let mut connection = self.connection().await?;
-        command
-            .query_async(&mut connection)
-            .await
-            .map_err(|error| self.redis_error(error))
+    async fn query<T: redis::FromRedisValue + Send + 'static>(
+        &self,
+        command: &redis::Cmd,
+    ) -> Result<T> {
+        self.command(command.clone()).await
     }
 
-    async fn query_pipeline<T: redis::FromRedisValue>(
+    async fn query_pipeline<T: redis::FromRedisValue + Send + 'static>(
         &self,
         pipeline: &redis::Pipeline,
     ) -> Result<T> {
         let mut connection = self.connection().await?;
-        pipeline
-            .query_async(&mut connection)
-            .await
+        let pipeline = pipeline.clone();
+        self.on_io(async move { pipeline.query_async(&mut connection).await })
+            .await?
             .map_err(|error| self.redis_error(error))
     }
 
@@ -144,18 +196,15 @@ impl RedisBackend {
         instance: &str,
         backstop_ms: i64,
     ) -> Result<Option<(u64, i64)>> {
-        let mut connection = self.connection().await?;
-        let reply: Vec<i64> = ACQUIRE
-            .key(lease_key)
+        let mut invocation = ACQUIRE.key(lease_key);
+        invocation
             .key(fencing_key)
             .arg(self.script_now())
             .arg(ttl_ms)
             .arg(token)
             .arg(instance)
-            .arg(backstop_ms)
-            .invoke_async(&mut connection)
-            .await
-            .map_err(|error| self.redis_error(error))?;
+            .arg(backstop_ms);
+        let reply: Vec<i64> = self.script(invocation).await?;
         match reply.as_slice() {
             [0] => Ok(None),
             [1, fencing, expires_at_ms] => {
@@ -166,13 +215,9 @@ impl RedisBackend {
     }
 
     pub(crate) async fn raise_fencing(&self, fencing_key: &str, at_least: u64) -> Result<u64> {
-        let mut connection = self.connection().await?;
-        let raised: i64 = RAISE_FENCING
-            .key(fencing_key)
-            .arg(at_least.to_string())
-            .invoke_async(&mut connection)
-            .await
-            .map_err(|error| self.redis_error(error))?;
+        let mut invocation = RAISE_FENCING.key(fencing_key);
+        invocation.arg(at_least.to_string());
+        let raised: i64 = self.script(invocation).await?;
         Ok(u64::try_from(raised).unwrap_or(0))
     }
 
@@ -183,16 +228,13 @@ impl RedisBackend {
         ttl_ms: i64,
         backstop_ms: i64,
     ) -> Result<Option<i64>> {
-        let mut connection = self.connection().await?;
-        let reply: Vec<i64> = RENEW
-            .key(lease_key)
+        let mut invocation = RENEW.key(lease_key);
+        invocation
             .arg(self.script_now())
             .arg(ttl_ms)
             .arg(token)
-            .arg(backstop_ms)
-            .invoke_async(&mut connection)
-            .await
-            .map_err(|error| self.redis_error(error))?;
+            .arg(backstop_ms);
+        let reply: Vec<i64> = self.script(invocation).await?;
         match reply.as_slice() {
             [0] => Ok(None),
             [1, expires_at_ms] => Ok(Some(*expires_at_ms)),
@@ -201,15 +243,10 @@ impl RedisBackend {
     }
 
     pub(crate) async fn release(&self, lease_key: &str, token: &str) -> Result<bool> {
-        let mut connection = self.connection().await?;
         // ARGV[1] is a fixed instant: release does not look at time, and "0" spares a TIME call.
-        let released: i64 = RELEASE
-            .key(lease_key)
-            .arg("0")
-            .arg(token)
-            .invoke_async(&mut connection)
-            .await
-            .map_err(|error| self.redis_error(error))?;
+        let mut invocation = RELEASE.key(lease_key);
+        invocation.arg("0").arg(token);
+        let released: i64 = self.script(invocation).await?;
         Ok(released == 1)
     }
 
@@ -327,19 +364,16 @@ impl RedisBackend {
     }
 
     pub(crate) async fn scan(&self, pattern: &str) -> Result<Vec<String>> {
-        let mut connection = self.connection().await?;
         let mut keys = Vec::new();
         let mut cursor: u64 = 0;
         loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(cursor)
                 .arg("MATCH")
                 .arg(pattern)
                 .arg("COUNT")
-                .arg(1_000)
-                .query_async(&mut connection)
-                .await
-                .map_err(|error| self.redis_error(error))?;
+                .arg(1_000);
+            let (next, batch): (u64, Vec<String>) = self.command(scan).await?;
             keys.extend(batch);
             if next == 0 {
                 break;

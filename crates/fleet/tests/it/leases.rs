@@ -266,3 +266,36 @@ async fn raising_fencing_after_a_wipe_makes_the_next_holder_outrank_the_store() 
         clean_up(&fleet).await;
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn under_a_paused_clock_a_real_time_io_runtime_keeps_simulated_time_still() {
+    let alarm = tokio::spawn(tokio::time::sleep(Duration::from_secs(3600)));
+    let real_time = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut config = fleet::FleetConfig::with_prefix(&testkit::unique_prefix("paused-fleet"));
+    config.clock = fleet::FleetClock::injected(token_bucket::clock::TokioClock::start());
+    config.io_runtime = Some(real_time.handle().clone());
+    let fleet = fleet::Fleet::connect(&testkit::redis_url(), config).unwrap();
+    let started = tokio::time::Instant::now();
+    for _ in 0..20 {
+        let lease = fleet
+            .acquire_lease("discovery", TTL)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(fleet.renew(&lease).await.unwrap());
+        assert!(fleet.release(&lease).await.unwrap());
+    }
+    assert!(fleet.pause().await.unwrap().is_none());
+    assert_eq!(
+        started.elapsed(),
+        Duration::ZERO,
+        "simulated time moved during redis calls"
+    );
+    clean_up(&fleet).await;
+    alarm.abort();
+    real_time.shutdown_background();
+}
