@@ -34,10 +34,9 @@ struct Cli {
     /// Print only the JSON lines, no table.
     #[arg(long)]
     json: bool,
-    /// Where "ours" keeps the token bucket: `memory` (the default), or `redis` (needs
-    /// KEEPA_DEALS_TEST_REDIS_URL; the fleet tier's bucket, its calls on a real-time runtime so
-    /// that the paused clock holds still while they are in flight). The fleet state (leases,
-    /// heartbeats) stays in memory either way.
+    /// Where "ours" keeps the token bucket and the fleet state: `memory` (the default), or
+    /// `redis` (needs KEEPA_DEALS_TEST_REDIS_URL; the fleet tier, its calls on a real-time
+    /// runtime so that the paused clock holds still while they are in flight).
     #[arg(long, default_value = "memory")]
     backend: String,
     /// The simulator's seed.

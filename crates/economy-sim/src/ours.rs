@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deal_store::{DealStore, StoreOptions, Synchronous};
-use fleet::Fleet;
+use fleet::{Fleet, FleetClock, FleetConfig};
 use keepa_client::{ApiKey, ClientConfig, KeepaClient, SimTransport};
 use keepa_sim::Sim;
 use pipeline::config::{FileConfig, Overrides, WorkerConfig};
@@ -113,10 +113,9 @@ impl Ours {
         let (fleet, redis_bucket, real_time) = match &backend {
             Backend::Memory => (Fleet::in_memory(clock), None, None),
             Backend::Redis { url, key_prefix } => {
-                // The bucket's Redis calls run on a real-time runtime (see `RedisIo`): under the
-                // paused clock, waiting on a socket would otherwise let simulated time jump to
-                // the next timer. The fleet state (leases, heartbeats) has no such mode yet and
-                // stays in memory, shared by the workers of this process.
+                // Redis calls run on a real-time runtime (`RedisIo::RealTime`,
+                // `FleetConfig::io_runtime`): under the paused clock, waiting on a socket would
+                // otherwise let simulated time jump to the next timer.
                 let runtime = tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(1)
                     .enable_all()
@@ -128,11 +127,11 @@ impl Ours {
                     ..RedisConfig::default()
                 };
                 let bucket = Bucket::redis_from_url(url, bucket_config)?;
-                (
-                    Fleet::in_memory(clock),
-                    Some(bucket),
-                    Some(RealTime(Some(runtime))),
-                )
+                let mut fleet_config = FleetConfig::with_prefix(key_prefix);
+                fleet_config.clock = FleetClock::injected(clock);
+                fleet_config.io_runtime = Some(runtime.handle().clone());
+                let fleet = Fleet::connect(url, fleet_config)?;
+                (fleet, Some(bucket), Some(RealTime(Some(runtime))))
             }
         };
         Ok(Ours {

@@ -291,10 +291,10 @@ async fn discovery_outranks_a_store_that_remembers_a_higher_fence_than_the_fleet
     assert!(stored > 0);
 }
 
-/// Two workers, each with its own database, on one Keepa key: they share the token bucket in
-/// the private Redis (its calls on a real-time runtime, so the paused clock holds still while
-/// they are in flight) and the fleet state, and together never take the key below the floor
-/// or into a 429.
+/// Two workers, each with its own database, on one Keepa key: they share the token bucket and
+/// the fleet state (the discovery lease) in the private Redis, their calls on a real-time
+/// runtime so the paused clock holds still while they are in flight, and together never take
+/// the key below the floor or into a 429.
 #[tokio::test(start_paused = true)]
 async fn two_workers_on_one_key_share_a_redis_bucket_and_never_pass_the_floor() {
     let real_time = tokio::runtime::Builder::new_multi_thread()
@@ -315,7 +315,10 @@ async fn two_workers_on_one_key_share_a_redis_bucket_and_never_pass_the_floor() 
         io: token_bucket::RedisIo::RealTime(real_time.handle().clone()),
         ..token_bucket::RedisConfig::default()
     };
-    let fleet = Fleet::in_memory(TokioClock::start());
+    let mut fleet_config = fleet::FleetConfig::with_prefix(&bucket_config.key_prefix);
+    fleet_config.clock = fleet::FleetClock::injected(TokioClock::start());
+    fleet_config.io_runtime = Some(real_time.handle().clone());
+    let fleet = Fleet::connect(&testkit::redis_url(), fleet_config).unwrap();
     let mut stops = Vec::new();
     let mut workers = Vec::new();
     let mut stores = Vec::new();
