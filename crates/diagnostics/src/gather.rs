@@ -90,6 +90,11 @@ impl RedisSource {
     pub fn key_prefix(&self) -> &str {
         &self.key_prefix
     }
+
+    /// The URL itself, for connecting. It may hold a password: never print it.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
 }
 
 impl fmt::Debug for RedisSource {

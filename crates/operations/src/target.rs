@@ -6,14 +6,14 @@
 //! `diagnostics::records`; the fleet tier's in Redis through the `fleet` and `token-bucket`
 //! crates. This module reads and appends; it deletes nothing (flush does).
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use deal_store::{Readers, StoreOptions, Writer};
 use diagnostics::QuotaRecord;
+use diagnostics::gather::{ConfigError, RedisSource};
 use diagnostics::records::{HEARTBEAT_STATE_PREFIX, INCIDENTS_STATE_KEY, QUOTA_STATE_KEY};
-use fleet::{Fleet, FleetConfig, Heartbeat, Incident, RedisEndpoint};
+use fleet::{Fleet, FleetConfig, Heartbeat, Incident};
 use keepa_model::UnixSeconds;
 use token_bucket::{Bucket, RedisConfig};
 
@@ -28,12 +28,11 @@ pub const DATABASE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The embedded tier keeps at most this many incidents, like the fleet's capped list.
 pub const INCIDENTS_KEPT: usize = 100;
 
-/// The fleet tier's Redis: a URL (which may hold a password, never shown) and the key prefix.
-#[derive(Clone)]
+/// The fleet tier's Redis: a URL (which may hold a password, never shown) and the key prefix,
+/// validated as diagnostics validates them (`diagnostics::gather::RedisSource`).
+#[derive(Clone, Debug)]
 pub struct RedisTarget {
-    url: String,
-    endpoint: RedisEndpoint,
-    key_prefix: String,
+    source: RedisSource,
 }
 
 impl RedisTarget {
@@ -43,67 +42,51 @@ impl RedisTarget {
     ///
     /// [`Error::InvalidRedisUrl`] (naming the problem, never the URL) or [`Error::EmptyKeyPrefix`].
     pub fn new(url: &str, key_prefix: &str) -> Result<RedisTarget> {
-        if key_prefix.is_empty() {
-            return Err(Error::EmptyKeyPrefix);
-        }
-        let endpoint = RedisEndpoint::from_url(url).map_err(|error| match error {
-            fleet::Error::InvalidRedisUrl { detail } => Error::InvalidRedisUrl(detail),
+        let source = RedisSource::new(url, key_prefix).map_err(|error| match error {
+            ConfigError::EmptyKeyPrefix => Error::EmptyKeyPrefix,
+            ConfigError::InvalidRedisUrl(detail) => Error::InvalidRedisUrl(detail),
             other => Error::InvalidRedisUrl(other.to_string()),
         })?;
-        Ok(RedisTarget {
-            url: url.to_owned(),
-            endpoint,
-            key_prefix: key_prefix.to_owned(),
-        })
+        Ok(RedisTarget { source })
     }
 
     /// `host:port/db`, without credentials.
     pub fn endpoint(&self) -> &str {
-        self.endpoint.as_str()
+        self.source.endpoint()
     }
 
     /// The key prefix.
     pub fn key_prefix(&self) -> &str {
-        &self.key_prefix
+        self.source.key_prefix()
     }
 
     pub(crate) fn url(&self) -> &str {
-        &self.url
+        self.source.url()
     }
 
     pub(crate) fn fleet(&self) -> Result<Fleet> {
         Ok(Fleet::connect(
-            &self.url,
-            FleetConfig::with_prefix(&self.key_prefix),
+            self.url(),
+            FleetConfig::with_prefix(self.key_prefix()),
         )?)
     }
 
     pub(crate) fn bucket(&self) -> Result<Bucket> {
         let config = RedisConfig {
-            key_prefix: self.key_prefix.clone(),
+            key_prefix: self.key_prefix().to_owned(),
             endpoint: Some(self.endpoint().to_owned()),
             ..RedisConfig::default()
         };
-        Ok(Bucket::redis_from_url(&self.url, config)?)
+        Ok(Bucket::redis_from_url(self.url(), config)?)
     }
 
     /// The bucket's state key under this prefix.
     pub fn bucket_state_key(&self) -> String {
         RedisConfig {
-            key_prefix: self.key_prefix.clone(),
+            key_prefix: self.key_prefix().to_owned(),
             ..RedisConfig::default()
         }
         .state_key()
-    }
-}
-
-impl fmt::Debug for RedisTarget {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter
-            .debug_struct("RedisTarget")
-            .field("endpoint", &self.endpoint.as_str())
-            .field("key_prefix", &self.key_prefix)
-            .finish_non_exhaustive()
     }
 }
 
