@@ -404,6 +404,9 @@ impl Bucket {
                 Cleanup::Release(reservation) => {
                     memory.release(reservation);
                 }
+                Cleanup::Spend(reservation, cost) => {
+                    memory.settle(reservation, cost);
+                }
                 Cleanup::Cancel(waiter) => memory.cancel(waiter),
             }
             self.inner.changed.notify_waiters();
@@ -416,6 +419,7 @@ impl Bucket {
         runtime.spawn(async move {
             let result = match cleanup {
                 Cleanup::Release(reservation) => bucket.release_reservation(reservation).await.map(drop),
+                Cleanup::Spend(reservation, cost) => bucket.settle_reservation(reservation, cost).await.map(drop),
                 Cleanup::Cancel(waiter) => bucket.inner.backend.cancel(waiter).await,
             };
             if let Err(error) = result {
@@ -427,6 +431,8 @@ impl Bucket {
 
 enum Cleanup {
     Release(ReservationId),
+    /// Settle at this cost: the request was sent, so its estimate is presumed spent.
+    Spend(ReservationId, Tokens),
     Cancel(WaiterId),
 }
 
@@ -449,8 +455,9 @@ impl Drop for QueuePlace<'_> {
 /// Finish it with [`Permit::reconcile`] (the response's envelope: settles with
 /// `tokensConsumed` and corrects the projection in one step), [`Permit::settle`] (an actual
 /// cost known another way), or [`Permit::release`] (the request was never sent). Dropping an
-/// unfinished permit releases it. When a request was sent but its outcome is unknown (a
-/// timeout), settle it at its estimate: the tokens were most likely spent.
+/// unfinished permit releases it, unless [`Permit::mark_sent`] said the request went out, in
+/// which case its estimate counts as spent. When a request was sent but its outcome is unknown
+/// (a timeout), settle it at its estimate: the tokens were most likely spent.
 #[must_use = "a permit reserves tokens until it is settled, released or dropped"]
 pub struct Permit {
     bucket: Bucket,
@@ -458,6 +465,7 @@ pub struct Permit {
     cost: Tokens,
     lane: Lane,
     finished: bool,
+    sent: bool,
 }
 
 impl fmt::Debug for Permit {
@@ -478,7 +486,17 @@ impl Permit {
             cost,
             lane,
             finished: false,
+            sent: false,
         }
+    }
+
+    /// Says that the request is on its way to Keepa: from now on, dropping the permit without
+    /// finishing it (a cancelled call, a shutdown mid-request) settles it at its estimate
+    /// instead of returning the estimate, because Keepa has most likely charged the request.
+    /// Returning tokens that were spent would let the projection admit requests that Keepa
+    /// then refuses with a 429.
+    pub fn mark_sent(&mut self) {
+        self.sent = true;
     }
 
     /// The estimate reserved.
@@ -535,8 +553,12 @@ impl Permit {
 impl Drop for Permit {
     fn drop(&mut self) {
         if !self.finished {
-            self.bucket
-                .clean_up_later(Cleanup::Release(self.reservation));
+            let cleanup = if self.sent {
+                Cleanup::Spend(self.reservation, self.cost)
+            } else {
+                Cleanup::Release(self.reservation)
+            };
+            self.bucket.clean_up_later(cleanup);
         }
     }
 }

@@ -207,6 +207,12 @@ pub struct Snapshot {
     pub n_in_flight: usize,
     /// Requests waiting, per lane (urgent, bulk).
     pub waiting: [usize; 2],
+    /// The drift margin: what the balance must stay above for a request to be admitted,
+    /// learned from unexplained drops in the last refill periods. See [`Core::drift_margin`].
+    pub drift_margin: Tokens,
+    /// The urgent reserve bulk work must leave: the policy's, or the urgent demand of the last
+    /// refill periods when that is larger. See [`Core::urgent_reserve`].
+    pub urgent_reserve: Tokens,
     /// Running totals.
     pub counters: Counters,
 }
@@ -253,6 +259,12 @@ pub struct Core {
     /// at most, and reusing the vector's allocation keeps acquire and settle allocation-free.
     reservations: Vec<(ReservationId, Reservation)>,
     waiters: [VecDeque<Waiter>; 2],
+    /// Drift observed during the refill period before the current one, and during the current
+    /// one (signed). See [`Core::drift_margin`].
+    drift_window: [Tokens; 2],
+    /// Estimates admitted in the urgent lane during the previous refill period and the
+    /// current one. See [`Core::urgent_reserve`].
+    urgent_window: [Tokens; 2],
     counters: Counters,
 }
 
@@ -270,6 +282,8 @@ impl Core {
             next_id: 1,
             reservations: Vec::new(),
             waiters: [VecDeque::new(), VecDeque::new()],
+            drift_window: [Tokens::ZERO; 2],
+            urgent_window: [Tokens::ZERO; 2],
             counters: Counters::default(),
         }
     }
@@ -292,6 +306,42 @@ impl Core {
         }
     }
 
+    /// What the projected balance must stay above for a request to be admitted: the larger of
+    /// the drift (unexplained drops: another program spending the same key) seen in the
+    /// current refill period and in the one before, between zero and one refill's worth.
+    ///
+    /// Between two envelopes the projection cannot see another program's spending. Keepa
+    /// refuses a request that arrives at a balance of zero or below, so admitting down to a
+    /// projected zero would meet a 429 whenever the other program spent first. Keeping one
+    /// period's worth of the observed foreign spending in hand avoids that; the margin
+    /// vanishes two refill periods after the drift stops, and costs nothing but a slightly
+    /// later start while the balance is low.
+    pub fn drift_margin(&self) -> Tokens {
+        // A one-off drain says little about the next minute, and a consumer spending more
+        // than the refill leaves nothing to keep in hand: one refill's worth at most.
+        let one_refill = Tokens::from_whole(self.refill_rate.max(0));
+        self.drift_window[0]
+            .max(self.drift_window[1])
+            .min(one_refill)
+            .non_negative()
+    }
+
+    /// The reserve bulk work must leave for urgent work: the policy's
+    /// [`urgent_reserve`](Policy::urgent_reserve), or, when larger, the urgent estimates
+    /// admitted in the current or the previous refill period, up to one refill's worth.
+    ///
+    /// A fixed reserve protects one or two urgent requests per refill. When urgent demand is
+    /// larger (refreshes of many changed deals), saturating bulk work would spend the balance
+    /// down to the fixed reserve after every refill, and the urgent requests beyond it would
+    /// wait for the next refill. Sized to the urgent demand just seen, the reserve keeps a
+    /// refill's urgent work from waiting behind bulk; the tokens are not lost, bulk spends them
+    /// as soon as urgent work no longer needs them.
+    pub fn urgent_reserve(&self) -> Tokens {
+        let one_refill = Tokens::from_whole(self.refill_rate.max(0));
+        let demand = self.urgent_window[0].max(self.urgent_window[1]);
+        self.policy.urgent_reserve.max(demand.min(one_refill))
+    }
+
     /// Applies the refills due by `now` and expires reservations and waiters whose time ran out.
     pub fn tick(&mut self, now_ms: i64) {
         if self.synced && self.refill_rate > 0 && now_ms >= self.next_refill_ms {
@@ -304,6 +354,15 @@ impl Core {
                 self.counters.wasted_at_cap + (self.balance + added - refilled);
             self.balance = refilled;
             self.next_refill_ms += ticks * REFILL_PERIOD_MS;
+            // The current period's drift becomes the previous period's; after more than one
+            // tick, the period just ended saw nothing.
+            for window in [&mut self.drift_window, &mut self.urgent_window] {
+                *window = if ticks == 1 {
+                    [window[1], Tokens::ZERO]
+                } else {
+                    [Tokens::ZERO; 2]
+                };
+            }
         }
         if self
             .reservations
@@ -366,6 +425,9 @@ impl Core {
                 },
             ));
             self.balance = self.balance - request.cost;
+            if lane == Lane::Urgent {
+                self.urgent_window[1] = self.urgent_window[1] + request.cost;
+            }
             self.counters.granted = self.counters.granted + request.cost;
             self.counters.admitted[lane.index()] += 1;
             return Decision::Admit { reservation };
@@ -454,6 +516,9 @@ impl Core {
             self.settle_ticked(reservation, actual);
             if double_counted {
                 self.balance = (self.balance + actual).min(self.cap().max(self.balance));
+                // The newer envelope counted this charge as drift; it was ours.
+                self.counters.drift = self.counters.drift - actual;
+                self.drift_window[1] = self.drift_window[1] - actual;
             }
         }
         if envelope.refill_rate <= 0 {
@@ -464,13 +529,23 @@ impl Core {
         }
         let in_flight = self.in_flight();
         let authoritative = Tokens::from_whole(envelope.tokens_left) - in_flight;
+        // Two envelopes stamped in the same millisecond cannot be ordered: the one applied
+        // last may be the older, and taking its word would put back what the other request
+        // spent. Keep the lower of the two balances; the next envelope settles it.
+        let tie = self.synced && envelope.server_timestamp_ms == self.last_server_timestamp_ms;
+        let corrected = if tie {
+            authoritative.min(self.balance)
+        } else {
+            authoritative
+        };
         let drift = if self.synced {
-            self.balance - authoritative
+            self.balance - corrected
         } else {
             Tokens::ZERO
         };
         self.counters.drift = self.counters.drift + drift;
-        self.balance = authoritative;
+        self.drift_window[1] = self.drift_window[1] + drift;
+        self.balance = corrected;
         for (_, reservation) in &mut self.reservations {
             reservation.subtracted_at_ms = Some(envelope.server_timestamp_ms);
         }
@@ -493,7 +568,7 @@ impl Core {
         if !self.synced || self.waiters.iter().any(|q| !q.is_empty()) {
             return Tokens::ZERO;
         }
-        (self.balance - self.policy.urgent_reserve).non_negative()
+        (self.balance - self.urgent_reserve() - self.drift_margin()).non_negative()
     }
 
     /// Forgets the projection (as a wiped Redis would): the next acquire answers
@@ -514,18 +589,41 @@ impl Core {
             in_flight: self.in_flight(),
             n_in_flight: self.reservations.len(),
             waiting: [self.waiters[0].len(), self.waiters[1].len()],
+            drift_margin: self.drift_margin(),
+            urgent_reserve: self.urgent_reserve(),
             counters: self.counters,
         }
     }
 
     fn balance_needed(&self, cost: Tokens, lane: Lane) -> Tokens {
-        let positive = Tokens::from_milli(1);
-        match lane {
-            // Keepa's rule (balance > 0), and never below the deficit floor afterwards.
-            Lane::Urgent => positive.max(self.policy.deficit_floor + cost),
-            // Leave the urgent reserve; the reserve is never negative, so this also means > 0.
-            Lane::Bulk => positive.max(self.policy.urgent_reserve + cost),
-        }
+        // Keepa admits a request whose balance is above zero when it *arrives*, and requests in
+        // flight may arrive in any order. After this one is admitted, each request in flight
+        // must still find a positive balance if it arrives last, after all the others were
+        // charged: the balance less every estimate in flight, plus its own, must stay above
+        // zero. The cheapest one is the tightest; when that is this request, the rule is
+        // Keepa's own (balance > 0 before it).
+        let cheapest = self
+            .reservations
+            .iter()
+            .map(|(_, r)| r.cost)
+            .fold(cost, Tokens::min);
+        let reordering = cost - cheapest;
+        let needed_with = |margin: Tokens, reserve: Tokens| {
+            let above_margin = margin + Tokens::from_milli(1);
+            match lane {
+                // Keepa's rule (balance > 0, kept above the drift margin, whatever order the
+                // requests in flight arrive in), and never below the deficit floor afterwards.
+                Lane::Urgent => (above_margin + reordering).max(self.policy.deficit_floor + cost),
+                // Leave the urgent reserve above the margin; the reserve is never negative, so
+                // this also means > 0.
+                Lane::Bulk => above_margin.max(reserve + margin + cost),
+            }
+        };
+        // The learned parts (margin, urgent demand) never make a request wait at the cap:
+        // refills would expire meanwhile.
+        let fixed = needed_with(Tokens::ZERO, self.policy.urgent_reserve);
+        let learned = needed_with(self.drift_margin(), self.urgent_reserve());
+        fixed.max(learned.min(self.cap()))
     }
 
     /// The first refill instant at which the balance reaches `needed`, refills alone assumed.

@@ -10,7 +10,13 @@
 //!
 //! - **Two lanes.** [`Lane::Urgent`] requests go whenever the projected balance is above zero
 //!   (Keepa's rule). [`Lane::Bulk`] requests go only while they leave an urgent reserve and no
-//!   urgent request waits, so bulk work never starves urgent work.
+//!   urgent request waits, so bulk work never starves urgent work. The reserve grows to the
+//!   urgent demand of the last refill periods (up to one refill), so a refill's urgent work
+//!   does not wait behind bulk.
+//! - **No 429s.** Keepa judges a request when it *arrives*: an urgent request is admitted only
+//!   if every request in flight would still find a positive balance whatever order they reach
+//!   Keepa in, and the balance is kept above the *drift margin*, the spending of other
+//!   programs on the same key seen in the last refill periods (up to one refill).
 //! - **No thresholds.** Nothing waits for the bucket to "recharge". Bulk work asks
 //!   [`Bucket::bulk_budget`] how much it may spend now and sizes its batch to that.
 //! - **A deficit floor.** No request starts whose estimate could take the balance below the

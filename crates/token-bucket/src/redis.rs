@@ -390,7 +390,7 @@ impl RedisBackend {
 
     pub(crate) async fn snapshot(&self) -> Result<(Snapshot, i64), Error> {
         let reply = self.run(&SCRIPTS.snapshot, &[]).await?;
-        if reply.len() != 18 {
+        if reply.len() != 20 {
             return Err(self.protocol(format!("a snapshot of {} fields", reply.len())));
         }
         let count = |index: usize| -> Result<u64, Error> { self.id(&reply, index, "count") };
@@ -406,6 +406,8 @@ impl RedisBackend {
             in_flight: Tokens::from_milli(reply[6]),
             n_in_flight: size(7)?,
             waiting: [size(8)?, size(9)?],
+            drift_margin: Tokens::from_milli(reply[18]),
+            urgent_reserve: Tokens::from_milli(reply[19]),
             counters: Counters {
                 granted: Tokens::from_milli(reply[10]),
                 refilled: Tokens::from_milli(reply[11]),

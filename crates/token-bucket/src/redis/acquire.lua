@@ -43,13 +43,25 @@ else
 end
 local blocked_by_urgent = lane == BULK and #state.waiters[URGENT] > 0
 
--- Keepa's rule (balance > 0) and the deficit floor for urgent work; the urgent reserve for bulk.
-local needed
-if lane == URGENT then
-  needed = math.max(1, policy.deficit_floor + cost)
-else
-  needed = math.max(1, policy.urgent_reserve + cost)
+-- Keepa's rule (balance > 0, above the drift margin) and the deficit floor for urgent work; the
+-- urgent reserve above the margin for bulk.
+-- Requests in flight may arrive in any order: the cheapest one in flight, this one included,
+-- must still find a positive balance arriving last (see `Core::balance_needed`).
+local cheapest = cost
+for _, r in ipairs(state.reservations) do
+  cheapest = math.min(cheapest, r.cost)
 end
+local reordering = cost - cheapest
+local function needed_with(margin, reserve)
+  if lane == URGENT then
+    return math.max(margin + 1 + reordering, policy.deficit_floor + cost)
+  end
+  return math.max(margin + 1, reserve + margin + cost)
+end
+-- The learned parts (margin, urgent demand) never make a request wait at the cap.
+local fixed = needed_with(0, policy.urgent_reserve)
+local learned = needed_with(drift_margin(state), urgent_reserve(state))
+local needed = math.max(fixed, math.min(learned, cap(state)))
 
 if is_head and not blocked_by_urgent and state.balance >= needed then
   if position ~= nil then
@@ -63,6 +75,9 @@ if is_head and not blocked_by_urgent and state.balance >= needed then
     expires_ms = now + policy.reservation_ttl_ms,
   }
   state.balance = state.balance - cost
+  if lane == URGENT then
+    state.urgent_window[2] = state.urgent_window[2] + cost
+  end
   state.counters[GRANTED] = state.counters[GRANTED] + cost
   state.counters[ADMITTED + lane - 1] = state.counters[ADMITTED + lane - 1] + 1
   save_state(state)

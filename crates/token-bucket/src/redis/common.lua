@@ -81,6 +81,8 @@ local function fresh_state()
     counters = { 0, 0, 0, 0, 0, 0, 0, 0 },
     reservations = {},
     waiters = { {}, {} },
+    drift_window = { 0, 0 },
+    urgent_window = { 0, 0 },
     stored = false,
   }
 end
@@ -104,8 +106,17 @@ local function load_state()
     counters = {},
     reservations = {},
     waiters = { {}, {} },
+    drift_window = { 0, 0 },
+    urgent_window = { 0, 0 },
     stored = true,
   }
+  -- Absent in states written before the drift margin existed.
+  if stored.drift_window ~= nil then
+    state.drift_window = { integer(stored.drift_window[1], 'drift'), integer(stored.drift_window[2], 'drift') }
+  end
+  if stored.urgent_window ~= nil then
+    state.urgent_window = { integer(stored.urgent_window[1], 'urgent demand'), integer(stored.urgent_window[2], 'urgent demand') }
+  end
   for i = 1, 8 do
     state.counters[i] = integer(stored.counters[i], 'counter')
   end
@@ -163,6 +174,8 @@ local function save_state(state)
     counters = counters,
     reservations = reservations,
     waiters = waiters,
+    drift_window = { text(state.drift_window[1]), text(state.drift_window[2]) },
+    urgent_window = { text(state.urgent_window[1]), text(state.urgent_window[2]) },
   }))
 end
 
@@ -195,6 +208,13 @@ local function tick(state)
     state.counters[WASTED] = state.counters[WASTED] + (state.balance + added - refilled)
     state.balance = refilled
     state.next_refill_ms = state.next_refill_ms + ticks * REFILL_PERIOD_MS
+    if ticks == 1 then
+      state.drift_window = { state.drift_window[2], 0 }
+      state.urgent_window = { state.urgent_window[2], 0 }
+    else
+      state.drift_window = { 0, 0 }
+      state.urgent_window = { 0, 0 }
+    end
   end
   -- Tables are rebuilt only when something expired: allocation is most of a script's cost.
   if any_expired(state.reservations) then
@@ -220,6 +240,18 @@ local function tick(state)
       state.waiters[lane] = kept_waiters
     end
   end
+end
+
+-- Mirrors `Core::drift_margin`: at most one refill's worth.
+local function drift_margin(state)
+  local widest = math.max(state.drift_window[1], state.drift_window[2])
+  return math.max(math.min(widest, math.max(state.refill_rate, 0) * MILLI), 0)
+end
+
+-- Mirrors `Core::urgent_reserve`: the policy's, or the recent urgent demand up to one refill.
+local function urgent_reserve(state)
+  local demand = math.max(state.urgent_window[1], state.urgent_window[2])
+  return math.max(policy.urgent_reserve, math.min(demand, math.max(state.refill_rate, 0) * MILLI))
 end
 
 local function in_flight(state)

@@ -28,6 +28,8 @@ if settle ~= nil then
   settle_ticked(state, settle, actual)
   if double_counted then
     state.balance = math.min(state.balance + actual, math.max(cap(state), state.balance))
+    state.counters[DRIFT] = state.counters[DRIFT] - actual
+    state.drift_window[2] = state.drift_window[2] - actual
   end
 end
 if refill_rate <= 0 then
@@ -39,12 +41,18 @@ if stale then
   return { now, 1 }
 end
 local authoritative = tokens_left * MILLI - in_flight(state)
+-- Envelopes stamped in the same millisecond cannot be ordered: keep the lower balance.
+local corrected = authoritative
+if state.synced and server_timestamp_ms == state.last_server_timestamp_ms then
+  corrected = math.min(authoritative, state.balance)
+end
 local drift = 0
 if state.synced then
-  drift = state.balance - authoritative
+  drift = state.balance - corrected
 end
 state.counters[DRIFT] = state.counters[DRIFT] + drift
-state.balance = authoritative
+state.drift_window[2] = state.drift_window[2] + drift
+state.balance = corrected
 for _, r in ipairs(state.reservations) do
   r.subtracted_at_ms = server_timestamp_ms
 end

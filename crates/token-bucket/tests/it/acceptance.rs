@@ -203,6 +203,149 @@ fn unexplained_drops_are_counted_as_foreign_consumption() {
 }
 
 #[test]
+fn foreign_spending_keeps_that_much_in_hand_for_two_refill_periods() {
+    // Another program spent 8 tokens that this bucket did not: the next admissions keep 8 in
+    // hand, so the other program's next spend cannot leave a request of ours at zero (a 429).
+    let mut core = Core::new(Policy::default());
+    core.reconcile(T0, &envelope(20, 30_000, 10, 1), None);
+    core.reconcile(T0 + 1, &envelope(12, 30_000, 10, 2), None);
+    assert_eq!(core.snapshot(T0 + 1).drift_margin, Tokens::from_whole(8));
+    check_admitted(ask(&mut core, T0 + 1, 3, Lane::Urgent));
+    // 9 left: above the margin, so urgent work still goes; bulk must leave reserve + margin.
+    assert_eq!(core.bulk_budget(T0 + 1), Tokens::ZERO);
+    check_admitted(ask(&mut core, T0 + 1, 1, Lane::Urgent));
+    // 8 left: not above the margin, so urgent work waits for the refill (18 > 8).
+    check_waits(ask(&mut core, T0 + 1, 1, Lane::Urgent));
+    let Decision::Wait { waiter, .. } = ask(&mut core, T0 + 30_000, 1, Lane::Urgent) else {
+        panic!("admitted at 8 tokens with a margin of 8")
+    };
+    let retry = AcquireRequest {
+        cost: Tokens::from_whole(1),
+        lane: Lane::Urgent,
+        waiter: Some(waiter),
+    };
+    check_admitted(core.acquire(T0 + 30_001, retry));
+    // The margin outlives one refill period and is gone after the second.
+    assert_eq!(
+        core.snapshot(T0 + 30_001).drift_margin,
+        Tokens::from_whole(8)
+    );
+    assert_eq!(core.snapshot(T0 + 90_001).drift_margin, Tokens::ZERO);
+    // A drain larger than a refill keeps only one refill's worth in hand.
+    let mut core = synced(100);
+    core.reconcile(T0 + 1, &envelope(12, 30_000, 5, 2), None);
+    let snapshot = core.snapshot(T0 + 1);
+    assert_eq!(
+        snapshot.counters.foreign_consumption(),
+        Tokens::from_whole(88)
+    );
+    assert_eq!(snapshot.drift_margin, Tokens::from_whole(5));
+}
+
+#[test]
+fn our_own_charge_counted_twice_is_not_foreign_spending() {
+    // Two requests in flight; Keepa charged the second before writing the first's tokensLeft,
+    // so that envelope has the second's cost subtracted twice until its own (older) envelope
+    // arrives.
+    let mut core = synced(100);
+    let Decision::Admit { reservation: first } = ask(&mut core, T0, 4, Lane::Urgent) else {
+        panic!("admitted")
+    };
+    let Decision::Admit {
+        reservation: second,
+    } = ask(&mut core, T0, 4, Lane::Urgent)
+    else {
+        panic!("admitted")
+    };
+    let newer = Envelope {
+        tokens_consumed: 4,
+        ..envelope(92, 30_000, 5, 3)
+    };
+    core.reconcile(T0 + 1, &newer, Some(first));
+    assert_eq!(core.snapshot(T0 + 1).drift_margin, Tokens::from_whole(4));
+    let older = Envelope {
+        tokens_consumed: 4,
+        ..envelope(96, 30_000, 5, 2)
+    };
+    core.reconcile(T0 + 2, &older, Some(second));
+    let snapshot = core.snapshot(T0 + 2);
+    assert_eq!(snapshot.balance, Tokens::from_whole(92));
+    assert_eq!(snapshot.drift_margin, Tokens::ZERO);
+    assert_eq!(snapshot.counters.foreign_consumption(), Tokens::ZERO);
+}
+
+#[test]
+fn bulk_leaves_what_urgent_work_spent_in_the_last_refill_period() {
+    // 20 tokens/min; urgent work took 16 tokens this period, more than the policy's reserve
+    // of 10: bulk now leaves 16, so the next period's urgent work does not wait behind it.
+    let mut core = Core::new(Policy::default());
+    core.reconcile(T0, &envelope(100, 30_000, 20, 1), None);
+    for _ in 0..4 {
+        check_admitted(ask(&mut core, T0, 4, Lane::Urgent));
+    }
+    let snapshot = core.snapshot(T0);
+    assert_eq!(snapshot.urgent_reserve, Tokens::from_whole(16));
+    assert_eq!(core.bulk_budget(T0), Tokens::from_whole(84 - 16));
+    check_waits(ask(&mut core, T0, 70, Lane::Bulk));
+    // It lasts through the next refill period, then falls back to the policy's.
+    assert_eq!(
+        core.snapshot(T0 + 30_000).urgent_reserve,
+        Tokens::from_whole(16)
+    );
+    assert_eq!(
+        core.snapshot(T0 + 90_000).urgent_reserve,
+        Tokens::from_whole(10)
+    );
+    // Never more than one refill's worth.
+    let mut core = Core::new(Policy::default());
+    core.reconcile(T0, &envelope(100, 30_000, 20, 1), None);
+    check_admitted(ask(&mut core, T0, 50, Lane::Urgent));
+    assert_eq!(core.snapshot(T0).urgent_reserve, Tokens::from_whole(20));
+}
+
+#[test]
+fn an_urgent_request_waits_when_it_could_overtake_a_cheaper_one_and_leave_it_at_zero() {
+    // 3 tokens; a 1-token request is in flight. A 5-token request admitted now could reach
+    // Keepa first (requests in flight arrive in any order) and leave the first one at −2: a 429.
+    let mut core = synced(3);
+    let Decision::Admit { reservation } = ask(&mut core, T0, 1, Lane::Urgent) else {
+        panic!("admitted")
+    };
+    let Decision::Wait { waiter, .. } = ask(&mut core, T0, 5, Lane::Urgent) else {
+        panic!("admitted although it could leave the cheaper request at zero")
+    };
+    // Another 1-token request is safe in any order.
+    let mut other = synced(3);
+    check_admitted(ask(&mut other, T0, 1, Lane::Urgent));
+    check_admitted(ask(&mut other, T0, 1, Lane::Urgent));
+    // Once the first has been charged, Keepa's own rule applies again: balance 2 > 0.
+    core.settle(T0, reservation, Tokens::from_whole(1));
+    let retry = AcquireRequest {
+        cost: Tokens::from_whole(5),
+        lane: Lane::Urgent,
+        waiter: Some(waiter),
+    };
+    check_admitted(core.acquire(T0, retry));
+}
+
+#[test]
+fn the_drift_margin_never_holds_a_request_at_the_cap() {
+    // At 5/min the cap is 300; the margin must not keep a bulk request waiting while the
+    // bucket is full and refills expire.
+    let mut core = synced(300);
+    core.reconcile(T0 + 1, &envelope(100, 30_000, 5, 2), None);
+    assert_eq!(core.snapshot(T0 + 1).drift_margin, Tokens::from_whole(5));
+    // After the refill the margin is the previous period's; the bucket is full again.
+    core.reconcile(T0 + 30_001, &envelope(300, 30_000, 5, 3), None);
+    let snapshot = core.snapshot(T0 + 30_001);
+    assert_eq!(snapshot.drift_margin, Tokens::from_whole(5));
+    assert_eq!(snapshot.balance, snapshot.cap);
+    // The most bulk may ask for is the cap less the reserve: 290. With the margin it would
+    // need 305, more than the bucket can hold.
+    check_admitted(ask(&mut core, T0 + 30_001, 290, Lane::Bulk));
+}
+
+#[test]
 fn settling_refunds_an_overestimate_and_charges_an_underestimate() {
     let mut core = synced(100);
     let Decision::Admit { reservation } = ask(&mut core, T0, 10, Lane::Urgent) else {

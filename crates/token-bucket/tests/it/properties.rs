@@ -35,7 +35,9 @@ enum Event {
         fraction_of_cap: i64,
         refill_in_ms: i64,
         rate: usize,
-        newer: bool,
+        /// The envelope's timestamp relative to the last one: 1 newer, 0 the same millisecond,
+        /// −1 older.
+        newer: i64,
         settle: Option<(usize, i64)>,
     },
     Advance {
@@ -55,7 +57,7 @@ fn event() -> impl Strategy<Value = Event> {
         1 => client.clone().prop_map(|client| Event::Cancel { client }),
         3 => (client.clone(), 0i64..80_000).prop_map(|(client, actual_milli)| Event::Settle { client, actual_milli }),
         1 => client.clone().prop_map(|client| Event::Release { client }),
-        2 => (-100i64..=100, 0i64..=60_000, 0..RATES.len(), proptest::bool::weighted(0.9), proptest::option::of((client, 0i64..80)))
+        2 => (-100i64..=100, 0i64..=60_000, 0..RATES.len(), prop_oneof![8 => Just(1i64), 1 => Just(0i64), 1 => Just(-1i64)], proptest::option::of((client, 0i64..80)))
             .prop_map(|(fraction_of_cap, refill_in_ms, rate, newer, settle)| Event::Reconcile { fraction_of_cap, refill_in_ms, rate, newer, settle }),
         3 => (0i64..200_000).prop_map(|ms| Event::Advance { ms }),
     ]
@@ -178,7 +180,7 @@ impl Run {
             } => {
                 let refill_rate = RATES[rate];
                 let tokens_left = fraction_of_cap * refill_rate * 60 / 100;
-                self.server_timestamp_ms += if newer { 1 } else { -1 };
+                self.server_timestamp_ms += newer;
                 let mut reservation = None;
                 let mut tokens_consumed = 0;
                 if let Some((client, consumed)) = settle
@@ -194,15 +196,20 @@ impl Run {
                     tokens_consumed,
                     server_timestamp_ms: self.server_timestamp_ms,
                 };
+                let before = self.core.snapshot(self.now_ms);
                 let outcome = self.core.reconcile(self.now_ms, &envelope, reservation);
                 if let ReconcileOutcome::Applied { .. } = outcome {
                     // Reconciliation converges: the projection is the authoritative balance less
-                    // what is still in flight.
+                    // what is still in flight; an envelope of the same millisecond as the last
+                    // one can only lower it.
                     let snapshot = self.core.snapshot(self.now_ms);
-                    assert_eq!(
-                        snapshot.balance,
-                        Tokens::from_whole(tokens_left) - snapshot.in_flight
-                    );
+                    let authoritative = Tokens::from_whole(tokens_left) - snapshot.in_flight;
+                    if newer == 0 {
+                        assert!(snapshot.balance <= authoritative);
+                        assert!(snapshot.balance <= before.balance + before.in_flight);
+                    } else {
+                        assert_eq!(snapshot.balance, authoritative);
+                    }
                     assert_eq!(snapshot.refill_rate, refill_rate);
                     self.open_window(*refunded);
                 } else {
@@ -233,11 +240,39 @@ impl Run {
                     "admitted at {} (lane {lane})",
                     before.balance
                 );
+                // … nor so that a request in flight, arriving after all the others, could
+                // find the balance at zero …
+                let cheapest = self
+                    .clients
+                    .iter()
+                    .flat_map(|client| client.permits.iter())
+                    .filter(|(id, _)| self.core.reservation_lane(*id).is_some())
+                    .map(|(_, cost)| *cost)
+                    .fold(cost, Tokens::min);
+                assert!(
+                    lane == Lane::Bulk
+                        || before.balance - cost + cheapest > before.drift_margin
+                        || before.balance >= before.cap,
+                    "admitted {cost} at {} with {cheapest} in flight",
+                    before.balance
+                );
+                // … nor at or below the drift margin, unless the bucket is full …
+                let margin = before.drift_margin;
+                assert!(
+                    before.balance > margin || before.balance >= before.cap,
+                    "admitted at {} with a drift margin of {margin}",
+                    before.balance
+                );
                 // … or with a post-cost balance below the floor …
                 assert!(before.balance - cost >= policy.deficit_floor);
                 // … and bulk never eats the urgent reserve or passes a waiting urgent request.
                 if lane == Lane::Bulk {
                     assert!(before.balance - cost >= policy.urgent_reserve);
+                    assert!(before.urgent_reserve >= policy.urgent_reserve);
+                    assert!(
+                        before.balance - cost >= before.urgent_reserve + margin
+                            || before.balance >= before.cap
+                    );
                     assert_eq!(before.waiting[Lane::Urgent as usize], 0);
                 }
                 self.clients[client].waiting = None;

@@ -117,6 +117,20 @@ async fn dropping_a_permit_returns_its_estimate() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn dropping_a_permit_whose_request_was_sent_keeps_its_estimate_spent() {
+    let bucket = synced(100).await;
+    let mut permit = bucket
+        .acquire(Tokens::from_whole(30), Lane::Bulk)
+        .await
+        .unwrap();
+    permit.mark_sent();
+    drop(permit);
+    let snapshot = bucket.snapshot().await.unwrap();
+    assert_eq!(snapshot.balance, Tokens::from_whole(70));
+    assert_eq!(snapshot.n_in_flight, 0);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_refund_wakes_a_waiter_before_the_next_refill() {
     let bucket = synced(20).await;
     let held = bucket
