@@ -286,6 +286,19 @@ impl<T: Transport> KeepaClient<T> {
             .estimate(RequestKind::Product(query.shape()), query.asins.len())
     }
 
+    /// The per-kind costs learned so far, to be kept across restarts (see
+    /// [`KeepaClient::restore_learned_costs`]).
+    pub fn learned_costs(&self) -> Vec<crate::LearnedCost> {
+        self.estimator().learned()
+    }
+
+    /// Starts from costs an earlier run learned (for the kinds this client has not observed
+    /// itself yet), instead of Keepa's documented costs, which underestimate every kind whose
+    /// cost varies.
+    pub fn restore_learned_costs(&self, learned: &[crate::LearnedCost]) {
+        self.estimator().restore(learned);
+    }
+
     /// The estimated cost of one `/deal` page.
     pub fn estimate_deal_page(&self) -> Tokens {
         self.estimator().estimate(RequestKind::Deal, 1)
@@ -449,10 +462,15 @@ impl<T: Transport> KeepaClient<T> {
         let mut contradicting_429s = 0_u32;
         let mut attempts = 0_u32;
         loop {
-            let permit = match charge {
+            let mut permit = match charge {
                 Some(charge) => Some(self.acquire(charge, label).await?),
                 None => None,
             };
+            // If this call is dropped from here on (a shutdown mid-request), the request has
+            // most likely been charged: the permit must not hand its estimate back.
+            if let Some(permit) = permit.as_mut() {
+                permit.mark_sent();
+            }
             attempts += 1;
             tracing::debug!(request = %label, attempt = attempts, estimate = %permit.as_ref().map_or(Tokens::ZERO, Permit::cost), "sending");
             let sent =

@@ -2,15 +2,22 @@
 //!
 //! Keepa documents its costs, but real costs vary (offer pages found, ratings, the "386-token
 //! surprise"). Each kind keeps an exponentially weighted average of the cost per unit seen on
-//! successful answers, and the estimate is the larger of that average and the documented cost:
-//! an estimate never goes below the documentation. Increases are learned faster than decreases,
-//! because an underestimate digs a deficit while an overestimate only makes a request wait a
-//! little longer for its reservation (the difference is refunded when it settles).
+//! successful answers and of its deviation, and the estimate is that average plus twice the
+//! deviation, never below the documented cost. An underestimate digs a deficit and lets a
+//! request sent alongside meet a 429, while an overestimate only holds a little more of the
+//! balance until the request settles (the difference is refunded), so estimates lean high:
+//! increases are learned faster than decreases, and a kind whose cost varies (products with
+//! one or several pages of offers) is estimated near the top of its range.
+//!
+//! The learned figures can be exported and restored ([`CostEstimator::learned`],
+//! [`CostEstimator::restore`]) so that a restarted process does not start again from the
+//! documentation, which underestimates every varying kind.
 //!
 //! Pure data and arithmetic: no clock, no IO.
 
 use std::collections::HashMap;
 
+use serde::{Deserialize, Serialize};
 use token_bucket::Tokens;
 
 use crate::request::RequestKind;
@@ -18,24 +25,62 @@ use crate::request::RequestKind;
 /// How fast estimates follow observed costs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LearningRates {
-    /// Weight of a new observation above the current estimate (default 0.5).
+    /// Weight of a new observation above the current average (default 0.5).
     pub up: f64,
-    /// Weight of a new observation below the current estimate (default 0.2).
+    /// Weight of a new observation below the current average (default 0.2).
     pub down: f64,
+    /// Weight of a new observation's distance from the average in the deviation (default 0.25).
+    pub deviation: f64,
+    /// How many deviations above the average an estimate is (default 2).
+    pub deviations_in_estimate: f64,
 }
 
 impl Default for LearningRates {
     fn default() -> LearningRates {
-        LearningRates { up: 0.5, down: 0.2 }
+        LearningRates {
+            up: 0.5,
+            down: 0.2,
+            deviation: 0.25,
+            deviations_in_estimate: 2.0,
+        }
     }
 }
+
+/// What has been learned about one request kind, in milli-tokens per unit.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LearnedCost {
+    /// The request kind.
+    pub kind: RequestKind,
+    /// The weighted average cost per unit.
+    pub mean_milli: f64,
+    /// The weighted average distance of observations from the average.
+    pub deviation_milli: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Learned {
+    mean: f64,
+    deviation: f64,
+}
+
+/// A request that cost at least this many times its estimate is a surprise: costs may have
+/// changed for every kind (Keepa's own "386-token surprise", a changed tariff), not only its own.
+pub const SURPRISE_RATIO: f64 = 2.0;
+
+/// The most a surprise multiplies the estimates of the kinds not observed since.
+pub const MAX_SURPRISE_PADDING: f64 = 10.0;
 
 /// Learned cost per unit for each request kind.
 #[derive(Debug, Clone, Default)]
 pub struct CostEstimator {
     rates: LearningRates,
     /// Milli-tokens per unit.
-    learned: HashMap<RequestKind, f64>,
+    learned: HashMap<RequestKind, Learned>,
+    /// How many surprises there have been, and the latest one's ratio of actual to estimate.
+    surprises: u64,
+    surprise_ratio: f64,
+    /// Per kind, the number of surprises when it was last observed.
+    observed_after: HashMap<RequestKind, u64>,
 }
 
 impl CostEstimator {
@@ -43,17 +88,28 @@ impl CostEstimator {
     pub fn new(rates: LearningRates) -> CostEstimator {
         CostEstimator {
             rates,
-            learned: HashMap::new(),
+            ..CostEstimator::default()
         }
     }
 
     /// The estimated cost of one unit (page or ASIN) of `kind`.
+    ///
+    /// After a surprise (a request of any kind costing [`SURPRISE_RATIO`] times its estimate or
+    /// more), a kind not observed since is estimated at its own estimate times that surprise's
+    /// ratio (at most [`MAX_SURPRISE_PADDING`]) until it is observed: when costs jump, they
+    /// tend to jump for every kind, and a request sent at its old estimate beside others could
+    /// find the balance gone and meet a 429. The padding is refunded when the request settles.
     pub fn per_unit(&self, kind: RequestKind) -> Tokens {
-        let documented = Tokens::from_whole(kind.documented_tokens_per_unit());
-        let learned = self.learned.get(&kind).map_or(Tokens::ZERO, |&milli| {
-            Tokens::from_milli(milli.ceil() as i64)
+        let documented = (kind.documented_tokens_per_unit() * 1000) as f64;
+        let learned = self.learned.get(&kind).map_or(0.0, |learned| {
+            learned.mean + self.rates.deviations_in_estimate * learned.deviation
         });
-        learned.max(documented)
+        let padding = if self.observed_after.get(&kind).copied().unwrap_or(0) < self.surprises {
+            self.surprise_ratio.clamp(1.0, MAX_SURPRISE_PADDING)
+        } else {
+            1.0
+        };
+        Tokens::from_milli((learned.max(documented) * padding).ceil() as i64)
     }
 
     /// The estimated cost of `units` units of `kind`.
@@ -74,15 +130,62 @@ impl CostEstimator {
             return;
         }
         let observed = consumed as f64 * 1000.0 / units as f64;
+        let estimated = self.per_unit(kind).as_milli() as f64;
+        if estimated > 0.0 && observed >= SURPRISE_RATIO * estimated {
+            self.surprises += 1;
+            self.surprise_ratio = observed / estimated;
+        }
+        self.observed_after.insert(kind, self.surprises);
         let documented = (kind.documented_tokens_per_unit() * 1000) as f64;
-        let current = self.learned.get(&kind).copied().unwrap_or(documented);
-        let weight = if observed > current {
+        let current = self.learned.get(&kind).copied().unwrap_or(Learned {
+            mean: documented,
+            deviation: 0.0,
+        });
+        let weight = if observed > current.mean {
             self.rates.up
         } else {
             self.rates.down
         };
-        self.learned
-            .insert(kind, current + weight * (observed - current));
+        let distance = (observed - current.mean).abs();
+        self.learned.insert(
+            kind,
+            Learned {
+                mean: current.mean + weight * (observed - current.mean),
+                deviation: current.deviation
+                    + self.rates.deviation * (distance - current.deviation),
+            },
+        );
+    }
+
+    /// Everything learned so far, to be kept across restarts with [`CostEstimator::restore`].
+    pub fn learned(&self) -> Vec<LearnedCost> {
+        let mut learned: Vec<LearnedCost> = self
+            .learned
+            .iter()
+            .map(|(&kind, learned)| LearnedCost {
+                kind,
+                mean_milli: learned.mean,
+                deviation_milli: learned.deviation,
+            })
+            .collect();
+        // A stable order, so that equal knowledge serialises to equal text.
+        learned.sort_by_key(|cost| format!("{:?}", cost.kind));
+        learned
+    }
+
+    /// Takes over figures from [`CostEstimator::learned`] (of an earlier run) for the kinds
+    /// this estimator has not observed itself. Figures that are not finite and non-negative
+    /// are ignored.
+    pub fn restore(&mut self, learned: &[LearnedCost]) {
+        for cost in learned {
+            let usable = |figure: f64| figure.is_finite() && figure >= 0.0;
+            if usable(cost.mean_milli) && usable(cost.deviation_milli) {
+                self.learned.entry(cost.kind).or_insert(Learned {
+                    mean: cost.mean_milli,
+                    deviation: cost.deviation_milli,
+                });
+            }
+        }
     }
 }
 
@@ -112,7 +215,8 @@ mod tests {
     fn learns_upward_fast_and_never_goes_below_documentation() {
         let mut estimator = CostEstimator::new(LearningRates::default());
         estimator.observe(PLAIN, 100, 10);
-        assert_eq!(estimator.per_unit(PLAIN), Tokens::from_milli(5_500));
+        // Average 5.5, deviation 2.25: the estimate is 5.5 + 2 × 2.25.
+        assert_eq!(estimator.per_unit(PLAIN), Tokens::from_whole(10));
         for _ in 0..20 {
             estimator.observe(PLAIN, 100, 10);
         }
@@ -124,8 +228,78 @@ mod tests {
     }
 
     #[test]
+    fn a_varying_cost_is_estimated_near_the_top_of_its_range() {
+        // Products with one or two pages of offers: 6 or 12 tokens each.
+        let mut estimator = CostEstimator::default();
+        let offers = RequestKind::Product(ProductShape {
+            offers: crate::request::OfferCount::new(20),
+            ..ProductShape::default()
+        });
+        for round in 0..50 {
+            estimator.observe(offers, if round % 3 == 0 { 12 } else { 6 }, 1);
+        }
+        assert!(estimator.per_unit(offers) >= Tokens::from_whole(12));
+        assert!(estimator.per_unit(offers) <= Tokens::from_whole(18));
+    }
+
+    #[test]
+    fn a_surprise_pads_the_kinds_not_observed_since() {
+        let mut estimator = CostEstimator::default();
+        for _ in 0..5 {
+            estimator.observe(RequestKind::Deal, 5, 1);
+            estimator.observe(PLAIN, 10, 10);
+        }
+        assert_eq!(estimator.per_unit(RequestKind::Deal), Tokens::from_whole(5));
+        // Every cost ×10: the first /product answer says so, and the /deal estimate, not yet
+        // observed at the new cost, is padded by the same ratio until it is.
+        estimator.observe(PLAIN, 100, 10);
+        assert_eq!(
+            estimator.per_unit(RequestKind::Deal),
+            Tokens::from_whole(50)
+        );
+        estimator.observe(RequestKind::Deal, 50, 1);
+        // Observed: its own learning takes over (average 27.5, deviation 11.25).
+        assert_eq!(
+            estimator.per_unit(RequestKind::Deal),
+            Tokens::from_whole(50)
+        );
+        estimator.observe(RequestKind::Deal, 50, 1);
+        let deal = estimator.per_unit(RequestKind::Deal);
+        assert!(deal > Tokens::from_whole(50), "{deal}");
+        // A cost near its estimate is no surprise and pads nothing.
+        let mut estimator = CostEstimator::default();
+        estimator.observe(PLAIN, 15, 10);
+        assert_eq!(estimator.per_unit(RequestKind::Deal), Tokens::from_whole(5));
+    }
+
+    #[test]
+    fn learned_costs_survive_a_restart_through_their_serialised_form() {
+        let mut estimator = CostEstimator::default();
+        estimator.observe(RequestKind::Deal, 50, 1);
+        estimator.observe(PLAIN, 30, 10);
+        let text = serde_json::to_string(&estimator.learned()).unwrap();
+        let mut restarted = CostEstimator::default();
+        restarted.restore(&serde_json::from_str::<Vec<LearnedCost>>(&text).unwrap());
+        assert_eq!(restarted.learned(), estimator.learned());
+        assert_eq!(
+            restarted.per_unit(RequestKind::Deal),
+            estimator.per_unit(RequestKind::Deal)
+        );
+        // What this process learned itself wins over what it restores.
+        restarted.observe(PLAIN, 10, 10);
+        let before = restarted.per_unit(PLAIN);
+        restarted.restore(&estimator.learned());
+        assert_eq!(restarted.per_unit(PLAIN), before);
+    }
+
+    #[test]
     fn units_within_budget() {
-        let mut estimator = CostEstimator::new(LearningRates { up: 1.0, down: 1.0 });
+        let mut estimator = CostEstimator::new(LearningRates {
+            up: 1.0,
+            down: 1.0,
+            deviation: 0.0,
+            ..LearningRates::default()
+        });
         estimator.observe(PLAIN, 30, 10);
         assert_eq!(estimator.units_within(Tokens::from_whole(10), PLAIN), 3);
         assert_eq!(estimator.units_within(Tokens::from_whole(-5), PLAIN), 0);

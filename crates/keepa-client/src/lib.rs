@@ -37,7 +37,7 @@ pub use client::{
 };
 pub use convert::ConvertError;
 pub use error::{Error, RequestLabel};
-pub use estimate::LearningRates;
+pub use estimate::{LearnedCost, LearningRates};
 pub use request::{
     AsinBatch, BatchError, DateRange, DealQuery, MAX_ASINS_PER_REQUEST, OfferCount, ProductQuery,
     ProductShape, Range, RequestKind, SORT_BY_LAST_UPDATE,

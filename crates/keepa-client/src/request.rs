@@ -190,8 +190,25 @@ impl AsinBatch {
 }
 
 /// `offers=N`: how many live offers to fetch, 20–100.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "u8", into = "u8")]
 pub struct OfferCount(u8);
+
+impl TryFrom<u8> for OfferCount {
+    type Error = String;
+
+    fn try_from(count: u8) -> Result<OfferCount, String> {
+        OfferCount::new(count).ok_or_else(|| format!("an offer count of {count} is outside 20–100"))
+    }
+}
+
+impl From<OfferCount> for u8 {
+    fn from(count: OfferCount) -> u8 {
+        count.0
+    }
+}
 
 impl OfferCount {
     /// `None` outside 20–100.
@@ -207,7 +224,9 @@ impl OfferCount {
 
 /// What a `/product` request asks for besides its ASINs: everything that changes its cost
 /// per ASIN. Cost estimates are learned per shape.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct ProductShape {
     /// `offers=N` (6 tokens per page of 10 offers found, instead of 1).
     pub offers: Option<OfferCount>,
@@ -316,7 +335,8 @@ impl ProductQuery {
 }
 
 /// What a request is, for cost learning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RequestKind {
     /// One `/deal` page.
     Deal,
