@@ -81,6 +81,27 @@ async fn bulk_batch_size<T: Transport>(shared: &Shared<T>, shape: ProductShape) 
         .clamp(1, MAX_ASINS_PER_REQUEST)
 }
 
+/// How many changed deals one urgent refresh may take: what a quarter of one refill buys at
+/// the learned cost, between 1 and [`URGENT_REFRESH_BATCH`].
+///
+/// Every worker's refresh task queues at most one request in the urgent lane, where requests
+/// are served in order. Kept to a fraction of a refill, the refreshes of a whole fleet, plus a
+/// discovery page, fit in about one refill, so a discovery page never waits behind a long
+/// queue of refreshes; a burst of changed deals is worked through batch by batch instead.
+async fn urgent_refresh_batch_size<T: Transport>(shared: &Shared<T>) -> usize {
+    let refill_rate = shared
+        .client
+        .bucket()
+        .snapshot()
+        .await
+        .map_or(0, |snapshot| snapshot.refill_rate);
+    let quarter_refill = Tokens::from_milli(refill_rate.saturating_mul(1_000) / 4);
+    shared
+        .client
+        .max_asins_for(quarter_refill, ProductShape::default())
+        .clamp(1, URGENT_REFRESH_BATCH)
+}
+
 fn batch(asins: Vec<Asin>) -> Option<AsinBatch> {
     AsinBatch::new(asins).ok()
 }
@@ -109,7 +130,7 @@ pub async fn run_refresh<T: Transport>(shared: Shared<T>) {
         shared,
         "refresh",
         BacklogKind::Refresh,
-        async |_| URGENT_REFRESH_BATCH,
+        async |shared| urgent_refresh_batch_size(shared).await,
         async |shared, asins| {
             let n = refresh(shared, asins, Lane::Urgent, DealSource::Refresh).await?;
             Ok(format!("refreshed {n} deals"))
@@ -493,6 +514,9 @@ pub async fn run_upkeep<T: Transport>(shared: Shared<T>) {
                     tracing::warn!(%error, "janitor failed; it runs again at the next interval");
                 }
             }
+            // Also kept here, not only at shutdown, so a killed worker's successor starts
+            // from recent figures.
+            shared.save_learned_costs().await;
             next_janitor_ms = shared.clock.now_ms()
                 + i64::try_from(schedule.janitor_every.as_millis()).unwrap_or(i64::MAX);
         }

@@ -2,7 +2,8 @@
 //! product into durable work.
 //!
 //! One pass runs under the fleet-wide `discovery` lease (its fencing number guards every write of
-//! the pass), in the urgent lane. Each page is sorted by `lastUpdate` here, since Keepa's order
+//! the pass), in the urgent lane, once per discovery interval fleet-wide: a worker whose turn
+//! comes less than an interval after another instance's pass waits instead. Each page is sorted by `lastUpdate` here, since Keepa's order
 //! within a page is loose. Every deal newer than the watermark is either rejected from the `/deal`
 //! data itself (0 tokens), queued for a light refresh (already stored), or queued for screening
 //! and analysis; the rejections, the queue entries and the advanced watermark are committed in
@@ -44,6 +45,8 @@ pub struct DiscoveryOutcome {
     pub tokens_left: Option<i64>,
     /// The watermark after the pass.
     pub watermark: Option<KeepaMinute>,
+    /// No pass ran: another instance finished one less than the discovery interval ago.
+    pub not_due: bool,
 }
 
 /// Why a pass ended early.
@@ -88,6 +91,25 @@ pub fn deal_query(selection: &DealSelection, page: u32) -> DealQuery {
     query
 }
 
+/// How long until the next discovery pass is due, fleet-wide: the interval after the last
+/// pass any instance committed (the watermark's write time), or now when none did.
+///
+/// Every worker runs this task, and the lease only keeps two passes from overlapping: without
+/// this, each worker would run its own pass every interval, one after the other, and a fleet
+/// of three would read every `/deal` page three times (5 tokens a page, most of a small plan).
+async fn next_pass_in<T>(shared: &Shared<T>) -> Result<Duration, deal_store::StoreError> {
+    let last_pass = shared
+        .store
+        .read(|reader| reader.stored_watermark())
+        .await?;
+    let Some((_, at)) = last_pass else {
+        return Ok(Duration::ZERO);
+    };
+    let since_ms = (shared.clock.now().0 - at.0).saturating_mul(1_000).max(0);
+    let every = shared.config.schedule.discovery_every;
+    Ok(every.saturating_sub(Duration::from_millis(u64::try_from(since_ms).unwrap_or(0))))
+}
+
 /// Runs discovery passes until the worker stops.
 pub async fn run<T: Transport>(shared: Shared<T>) {
     let mut reporter = Reporter::new(&shared, "discovery");
@@ -102,10 +124,23 @@ pub async fn run<T: Transport>(shared: Shared<T>) {
             }
             continue;
         }
+        // Reading the store can fail; then the pass itself finds out and reports it.
+        let due_in = next_pass_in(&shared).await.unwrap_or(Duration::ZERO);
+        if !due_in.is_zero() {
+            reporter.waiting(WaitReason::NoWork, false).await;
+            if !shared.pause_for(due_in, None).await {
+                break;
+            }
+            continue;
+        }
         reporter.working("reading /deal pages").await;
         let outcome = reporter.watching_tokens(pass(&shared)).await;
         let next_in = shared.config.schedule.discovery_every;
         match outcome {
+            Ok(outcome) if outcome.not_due => {
+                reporter.waiting(WaitReason::NoWork, false).await;
+                continue;
+            }
             Ok(outcome) => {
                 log_outcome(&outcome);
                 reporter.progressed("discovery pass done", false).await;
@@ -224,6 +259,13 @@ async fn pass_under_lease<T: Transport>(
     shared: &Shared<T>,
     lease: &fleet::Lease,
 ) -> Result<DiscoveryOutcome, DiscoveryError> {
+    // Another instance may have finished a pass between our check and taking the lease.
+    if !next_pass_in(shared).await?.is_zero() {
+        return Ok(DiscoveryOutcome {
+            not_due: true,
+            ..DiscoveryOutcome::default()
+        });
+    }
     let fence = Fence {
         lease: DISCOVERY_LEASE.to_owned(),
         number: lease.fencing(),
@@ -241,13 +283,15 @@ async fn pass_under_lease<T: Transport>(
     let mut seen = std::collections::HashSet::new();
 
     for page in 0..shared.config.selection.max_pages_per_run.get() {
-        if page > 0 && !shared.fleet.renew(lease).await? {
-            return Err(DiscoveryError::LeaseHeld);
-        }
         let query = deal_query(&shared.config.selection, page);
         let Some(answer) = shared
-            .unless_stopping(shared.client.deals(&query, Lane::Urgent))
+            .unless_stopping(keeping_lease(
+                shared,
+                lease,
+                shared.client.deals(&query, Lane::Urgent),
+            ))
             .await
+            .transpose()?
         else {
             // Stopping: commit nothing of this pass; the next run starts from the same watermark.
             return Err(DiscoveryError::Stopping);
@@ -323,6 +367,32 @@ async fn pass_under_lease<T: Transport>(
     }
     outcome.watermark = Some(committed_watermark);
     Ok(outcome)
+}
+
+/// Runs `work` while renewing `lease` every third of its time to live: a page can wait for
+/// tokens far longer than the lease lives, and a lease that lapsed meanwhile would let another
+/// instance start a second pass over the same pages (its commits would be refused, and its
+/// tokens wasted). Answers [`DiscoveryError::LeaseHeld`] when a renewal finds the lease lost.
+async fn keeping_lease<T, F: Future>(
+    shared: &Shared<T>,
+    lease: &fleet::Lease,
+    work: F,
+) -> Result<F::Output, DiscoveryError> {
+    // On the heap: the client's call is a large future, and nesting it here inline would make
+    // the discovery task's future large enough to overflow a runtime thread's stack.
+    let mut work = Box::pin(work);
+    let mut renewals = tokio::time::interval(DISCOVERY_LEASE_TTL / 3);
+    renewals.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            output = &mut work => return Ok(output),
+            _ = renewals.tick() => {
+                if !shared.fleet.renew(lease).await? {
+                    return Err(DiscoveryError::LeaseHeld);
+                }
+            }
+        }
+    }
 }
 
 enum Classified {

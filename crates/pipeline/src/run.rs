@@ -188,6 +188,7 @@ pub async fn run_with<T: Transport + 'static>(
         address: config.listen,
         source,
     })?;
+    shared.restore_learned_costs().await;
     let health_clock = clock;
     let api_state = ApiState::new(store, metrics, move || health.health(health_clock.now_ms()));
 
@@ -220,6 +221,7 @@ pub async fn run_with<T: Transport + 'static>(
             tracing::error!(%error, "a worker task panicked");
         }
     }
+    shared.save_learned_costs().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -158,6 +158,53 @@ impl<T: keepa_client::Transport> Shared<T> {
     }
 }
 
+/// Where the client's learned request costs are kept between runs (the store's key/values).
+pub const LEARNED_COSTS_STATE_KEY: &str = "learned_costs";
+
+impl<T: keepa_client::Transport> Shared<T> {
+    /// Starts the client from the costs an earlier run learned, so that a restart does not
+    /// underestimate every request whose cost varies until it has learned them again (each
+    /// underestimate can dig the balance below zero and meet a 429). Unreadable or malformed
+    /// figures are logged and skipped: the documented costs are a safe start.
+    pub async fn restore_learned_costs(&self) {
+        let stored = self
+            .store
+            .read(|reader| reader.state(LEARNED_COSTS_STATE_KEY))
+            .await;
+        match stored {
+            Ok(Some(json)) => match serde_json::from_str::<Vec<keepa_client::LearnedCost>>(&json) {
+                Ok(learned) => self.client.restore_learned_costs(&learned),
+                Err(error) => {
+                    tracing::warn!(%error, "ignoring the stored request costs; starting from keepa's documented costs");
+                }
+            },
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(%error, "could not read the stored request costs; starting from keepa's documented costs");
+            }
+        }
+    }
+
+    /// Keeps the client's learned costs in the store for the next run.
+    pub async fn save_learned_costs(&self) {
+        let learned = self.client.learned_costs();
+        if learned.is_empty() {
+            return;
+        }
+        let Ok(json) = serde_json::to_string(&learned) else {
+            return;
+        };
+        let now = self.clock.now();
+        if let Err(error) = self
+            .store
+            .write(move |writer| writer.set_state(LEARNED_COSTS_STATE_KEY, &json, now))
+            .await
+        {
+            tracing::warn!(%error, "could not keep the learned request costs in the database");
+        }
+    }
+}
+
 impl<T> Shared<T> {
     /// Whether the worker has been asked to stop.
     pub fn stopping(&self) -> bool {
