@@ -10,11 +10,35 @@ use serde_json::Value;
 
 use crate::process;
 
-/// The workspace root: the parent of xtask's own manifest directory.
+/// The workspace root: the nearest directory at or above the current one that holds this
+/// workspace's manifest and `xtask/`, else the parent of xtask's own manifest directory.
+///
+/// `cargo xtask` runs where it was typed, so the current directory names the checkout the
+/// user meant. xtask's compile-time path is only a fallback: with a `CARGO_TARGET_DIR` shared
+/// by several checkouts (git worktrees), the one `xtask` binary in it may have been built from
+/// another checkout, and would otherwise test that one.
 pub(crate) fn workspace_root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives one level below the workspace root")
+    static ROOT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ROOT.get_or_init(|| {
+        let is_root = |dir: &Path| {
+            dir.join("xtask").join("Cargo.toml").is_file()
+                && std::fs::read_to_string(dir.join("Cargo.toml"))
+                    .is_ok_and(|manifest| manifest.contains("[workspace]"))
+        };
+        std::env::current_dir()
+            .ok()
+            .and_then(|dir| {
+                dir.ancestors()
+                    .find(|dir| is_root(dir))
+                    .map(Path::to_path_buf)
+            })
+            .unwrap_or_else(|| {
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .parent()
+                    .expect("xtask lives one level below the workspace root")
+                    .to_path_buf()
+            })
+    })
 }
 
 /// The workspace as `cargo metadata --no-deps` describes it.
