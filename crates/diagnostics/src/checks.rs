@@ -1,6 +1,7 @@
 //! The checks of DESIGN.md §9, each a pure function from observations and `now` to a
-//! [`CheckResult`]. A source that could not be read arrives as `Err(reason)` and becomes an
-//! UNKNOWN check naming the reason.
+//! [`CheckResult`]. A source that could not be read arrives as `Err(`[`Unreadable`]`)` and
+//! becomes an UNKNOWN check naming the reason and the remedy, the same in every check that
+//! depends on that source.
 //!
 //! Nothing here opens a database or a socket or reads a clock: [`crate::gather`] does the IO and
 //! hands the results over, so every status boundary is a one-line unit test.
@@ -54,6 +55,35 @@ pub mod commands {
     pub const WATCHDOG_DRY_RUN: &str = "cargo run -p watchdog -- --dry-run";
     /// Starts the worker.
     pub const START_WORKER: &str = "cargo run -p worker --";
+    /// Runs diagnostics again.
+    pub const DIAG: &str = "cargo run -p diag";
+}
+
+/// A source that could not be read (the database, Redis, the instance lock), or a part of one
+/// that is known to be lost: why, and what to do about it. Every check that depends on it is
+/// UNKNOWN with this reason and remedy, so a monitoring system that reads one check alone still
+/// learns what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    /// Why, in one line. Names the file or the endpoint, never a password or the Keepa key.
+    pub reason: String,
+    /// What to do, naming the command to run.
+    pub remedy: String,
+}
+
+impl Unreadable {
+    /// A reason and a remedy.
+    pub fn new(reason: impl Into<String>, remedy: impl Into<String>) -> Unreadable {
+        Unreadable {
+            reason: reason.into(),
+            remedy: remedy.into(),
+        }
+    }
+
+    /// The UNKNOWN result of check `name`, which could not look at its source.
+    pub fn check(&self, name: &'static str) -> CheckResult {
+        CheckResult::unknown(name, &self.reason, Some(self.remedy.clone()))
+    }
 }
 
 /// A task that has not progressed for longer than this (15 min) is stalled, unless it says why.
@@ -148,8 +178,8 @@ pub enum QuotaInput {
     },
     /// Keepa rejected the key on the `/token` call (invalid key, no API access).
     KeyRejected(String),
-    /// No observation could be had, for this reason.
-    Unavailable(String),
+    /// No observation could be had: why, and what to do.
+    Unavailable(Unreadable),
 }
 
 /// The quota: balance, rate, deficit, foreign consumption.
@@ -179,15 +209,11 @@ pub fn check_quota(
                 ),
             );
         }
-        QuotaInput::Unavailable(reason) => {
+        QuotaInput::Unavailable(unreadable) => {
             return CheckResult::unknown(
                 names::QUOTA,
-                format!("no quota observation: {reason}"),
-                Some(
-                    "start the worker (it records every envelope), or give diag the key \
-                     (KEEPA_API_KEY or --keepa-key-file) for one /token call"
-                        .to_owned(),
-                ),
+                format!("no quota observation: {}", unreadable.reason),
+                Some(unreadable.remedy.clone()),
             );
         }
     };
@@ -292,22 +318,25 @@ fn excuses_no_progress(heartbeat: &Heartbeat) -> bool {
 /// why it is not progressing (waiting for tokens, paused, no work, another instance's lease, or
 /// no work known) *and* that report itself is no older than [`STALE_PROGRESS_MS`]: a process that
 /// died while waiting for tokens stops reporting, and its old excuse does not count. A stopped
-/// task WARNs; no heartbeat at all WARNs (the worker has never run, or its state was flushed).
+/// task WARNs; no heartbeat at all WARNs (the worker has never run, or its state was flushed or
+/// lost with a Redis that restarted without persistence: it is written again at the next report).
 pub fn check_task_progress(
-    heartbeats: &Result<Vec<Heartbeat>, String>,
+    heartbeats: &Result<Vec<Heartbeat>, Unreadable>,
     now_ms: i64,
 ) -> CheckResult {
     let heartbeats = match heartbeats {
         Ok(heartbeats) => heartbeats,
-        Err(reason) => return CheckResult::unknown(names::TASK_PROGRESS, reason, None),
+        Err(unreadable) => return unreadable.check(names::TASK_PROGRESS),
     };
     if heartbeats.is_empty() {
         return CheckResult::new(
             names::TASK_PROGRESS,
             Status::Warn,
-            "no task has reported progress: the worker has not run here, or its state was flushed",
+            "no task has reported progress: the worker has not run here, or its state was flushed or lost",
             Some(format!(
-                "start the worker: `{} --database <path>`",
+                "a running worker reports again at its next step: run `{}` again in a minute; \
+                 if no worker runs, start it: `{} --database <path>`",
+                commands::DIAG,
                 commands::START_WORKER
             )),
         );
@@ -369,7 +398,7 @@ pub fn check_task_progress(
 }
 
 /// Whether any task says it has work (for the quota check's "wasted at the cap" rule).
-pub fn any_task_has_work(heartbeats: &Result<Vec<Heartbeat>, String>) -> bool {
+pub fn any_task_has_work(heartbeats: &Result<Vec<Heartbeat>, Unreadable>) -> bool {
     heartbeats.as_ref().is_ok_and(|heartbeats| {
         heartbeats
             .iter()
@@ -396,10 +425,13 @@ pub struct LeaseObservation {
 
 /// Leases: WARN for a lease not yet expired whose holder is a dead local process (the work it
 /// guards waits up to one TTL, or until flushed). An expired lease is free to take and passes.
-pub fn check_leases(leases: &Result<Vec<LeaseObservation>, String>, now_ms: i64) -> CheckResult {
+pub fn check_leases(
+    leases: &Result<Vec<LeaseObservation>, Unreadable>,
+    now_ms: i64,
+) -> CheckResult {
     let leases = match leases {
         Ok(leases) => leases,
-        Err(reason) => return CheckResult::unknown(names::LEASES, reason, None),
+        Err(unreadable) => return unreadable.check(names::LEASES),
     };
     if leases.is_empty() {
         return CheckResult::pass(names::LEASES, "no lease is held");
@@ -453,10 +485,10 @@ pub fn check_leases(leases: &Result<Vec<LeaseObservation>, String>, now_ms: i64)
 // ---- Store-derived checks ------------------------------------------------------------------
 
 /// Backlog depth: below [`BACKLOG_WARN_AT`] PASS, below [`BACKLOG_FAIL_AT`] WARN, else FAIL.
-pub fn check_backlog(depth: &Result<u64, String>) -> CheckResult {
+pub fn check_backlog(depth: &Result<u64, Unreadable>) -> CheckResult {
     let depth = match depth {
         Ok(depth) => *depth,
-        Err(reason) => return CheckResult::unknown(names::BACKLOG, reason, None),
+        Err(unreadable) => return unreadable.check(names::BACKLOG),
     };
     let detail = format!("{depth} items waiting");
     if depth < BACKLOG_WARN_AT {
@@ -485,10 +517,10 @@ pub fn check_backlog(depth: &Result<u64, String>) -> CheckResult {
 /// Stale deals: how many stored deals were not seen for more than 24 h. WARN when some are past
 /// the janitor's 72 h (the janitor is not running) or when more than half of the stored deals
 /// are stale (refresh does not keep up).
-pub fn check_stale_deals(ages: &Result<AgeBuckets, String>) -> CheckResult {
+pub fn check_stale_deals(ages: &Result<AgeBuckets, Unreadable>) -> CheckResult {
     let ages = match ages {
         Ok(ages) => ages,
-        Err(reason) => return CheckResult::unknown(names::STALE_DEALS, reason, None),
+        Err(unreadable) => return unreadable.check(names::STALE_DEALS),
     };
     let stale = ages.from_24h_to_48h + ages.from_48h_to_72h + ages.over_72h;
     let total = stale + ages.under_1h + ages.from_1h_to_24h;
@@ -533,10 +565,10 @@ pub struct Funnel {
 
 /// The deal funnel: stored, visible, quarantined, rejected by reason in the last 24 h. WARN when
 /// deals are stored but none passes the validity gate.
-pub fn check_deal_funnel(funnel: &Result<Funnel, String>) -> CheckResult {
+pub fn check_deal_funnel(funnel: &Result<Funnel, Unreadable>) -> CheckResult {
     let funnel = match funnel {
         Ok(funnel) => funnel,
-        Err(reason) => return CheckResult::unknown(names::DEAL_FUNNEL, reason, None),
+        Err(unreadable) => return unreadable.check(names::DEAL_FUNNEL),
     };
     let rejected: u64 = funnel
         .rejected_last_24h
@@ -563,10 +595,10 @@ pub fn check_deal_funnel(funnel: &Result<Funnel, String>) -> CheckResult {
 
 /// Keepa API errors by kind over 24 h. FAIL when any says the key does not work
 /// ([`KEY_ERROR_KINDS`]); WARN above [`API_ERRORS_WARN_AT`] errors in total.
-pub fn check_api_errors(errors: &Result<Vec<(String, u64)>, String>) -> CheckResult {
+pub fn check_api_errors(errors: &Result<Vec<(String, u64)>, Unreadable>) -> CheckResult {
     let errors = match errors {
         Ok(errors) => errors,
-        Err(reason) => return CheckResult::unknown(names::API_ERRORS, reason, None),
+        Err(unreadable) => return unreadable.check(names::API_ERRORS),
     };
     let total: u64 = errors.iter().map(|(_, count)| count).sum();
     if total == 0 {
@@ -599,7 +631,7 @@ pub fn check_api_errors(errors: &Result<Vec<(String, u64)>, String>) -> CheckRes
 /// compare). With `expected` empty the rates are listed and pass; otherwise a client above its
 /// expected calls per minute, or one not expected at all, WARNs.
 pub fn check_call_rates(
-    rates: &Result<Option<Vec<(String, f64)>>, String>,
+    rates: &Result<Option<Vec<(String, f64)>>, Unreadable>,
     expected: &BTreeMap<String, f64>,
 ) -> CheckResult {
     let rates = match rates {
@@ -610,7 +642,7 @@ pub fn check_call_rates(
                 "embedded tier: one process spends the key; per-client rates are kept in redis only",
             );
         }
-        Err(reason) => return CheckResult::unknown(names::CALL_RATES, reason, None),
+        Err(unreadable) => return unreadable.check(names::CALL_RATES),
     };
     if rates.is_empty() {
         return CheckResult::pass(names::CALL_RATES, "no keepa calls recorded in the window");
@@ -656,17 +688,12 @@ pub struct DatabaseFacts {
     pub size_bytes: u64,
 }
 
-/// Database integrity and size: FAIL when `PRAGMA integrity_check` reports problems.
-pub fn check_database(facts: &Result<DatabaseFacts, String>) -> CheckResult {
+/// Database integrity and size: FAIL when `PRAGMA integrity_check` reports problems; UNKNOWN
+/// with the reason and remedy gathering found when the database cannot be read.
+pub fn check_database(facts: &Result<DatabaseFacts, Unreadable>) -> CheckResult {
     let facts = match facts {
         Ok(facts) => facts,
-        Err(reason) => {
-            return CheckResult::unknown(
-                names::DATABASE,
-                reason,
-                Some("check --database: it must name the worker's sqlite file, readable by this user".to_owned()),
-            );
-        }
+        Err(unreadable) => return unreadable.check(names::DATABASE),
     };
     let size = human_bytes(facts.size_bytes);
     if facts.integrity.len() == 1 && facts.integrity[0].eq_ignore_ascii_case("ok") {
@@ -701,7 +728,7 @@ pub struct WatermarkFacts {
 /// watermark more than [`WATERMARK_FUTURE_TOLERANCE_MS`] in the future (clamped on use). No
 /// watermark yet passes: discovery starts 24 h back.
 pub fn check_watermark(
-    watermark: &Result<Option<WatermarkFacts>, String>,
+    watermark: &Result<Option<WatermarkFacts>, Unreadable>,
     now_ms: i64,
 ) -> CheckResult {
     let facts = match watermark {
@@ -712,7 +739,7 @@ pub fn check_watermark(
                 "no watermark yet: the first discovery pass starts 24 h back",
             );
         }
-        Err(reason) => return CheckResult::unknown(names::WATERMARK, reason, None),
+        Err(unreadable) => return unreadable.check(names::WATERMARK),
     };
     let lag = now_ms.saturating_sub(facts.watermark_ms);
     let written = human_duration(now_ms.saturating_sub(facts.updated_at_ms));
@@ -744,10 +771,10 @@ pub fn check_watermark(
 }
 
 /// The watchdog's incidents, newest first: WARN when one is younger than [`RECENT_INCIDENT_MS`].
-pub fn check_incidents(incidents: &Result<Vec<Incident>, String>, now_ms: i64) -> CheckResult {
+pub fn check_incidents(incidents: &Result<Vec<Incident>, Unreadable>, now_ms: i64) -> CheckResult {
     let incidents = match incidents {
         Ok(incidents) => incidents,
-        Err(reason) => return CheckResult::unknown(names::INCIDENTS, reason, None),
+        Err(unreadable) => return unreadable.check(names::INCIDENTS),
     };
     let recent: Vec<&Incident> = incidents
         .iter()
@@ -777,7 +804,7 @@ pub fn check_incidents(incidents: &Result<Vec<Incident>, String>, now_ms: i64) -
 }
 
 /// The operator's pause flag: WARN while it is set (nothing sets it automatically).
-pub fn check_pause(pause: &Result<Option<PauseFlag>, String>, now_ms: i64) -> CheckResult {
+pub fn check_pause(pause: &Result<Option<PauseFlag>, Unreadable>, now_ms: i64) -> CheckResult {
     match pause {
         Ok(None) => CheckResult::pass(names::PAUSE, "not paused"),
         Ok(Some(flag)) => CheckResult::new(
@@ -794,7 +821,7 @@ pub fn check_pause(pause: &Result<Option<PauseFlag>, String>, now_ms: i64) -> Ch
                 commands::CLEAR_PAUSE
             )),
         ),
-        Err(reason) => CheckResult::unknown(names::PAUSE, reason, None),
+        Err(unreadable) => unreadable.check(names::PAUSE),
     }
 }
 
@@ -811,11 +838,11 @@ pub enum Tier {
 /// holder that wrote no pid), `None` when free. Free WARNs in the embedded tier (no worker runs
 /// on this database); in the fleet tier it is only reported.
 pub fn check_instance_lock(
-    holder: &Result<Option<Option<u32>>, String>,
+    holder: &Result<Option<Option<u32>>, Unreadable>,
     tier: Tier,
 ) -> CheckResult {
     match (holder, tier) {
-        (Err(reason), _) => CheckResult::unknown(names::INSTANCE_LOCK, reason, None),
+        (Err(unreadable), _) => unreadable.check(names::INSTANCE_LOCK),
         (Ok(Some(Some(pid))), _) => {
             CheckResult::pass(names::INSTANCE_LOCK, format!("held by worker pid {pid}"))
         }
