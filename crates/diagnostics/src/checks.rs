@@ -688,12 +688,46 @@ pub struct DatabaseFacts {
     pub size_bytes: u64,
 }
 
-/// Database integrity and size: FAIL when `PRAGMA integrity_check` reports problems; UNKNOWN
-/// with the reason and remedy gathering found when the database cannot be read.
-pub fn check_database(facts: &Result<DatabaseFacts, Unreadable>) -> CheckResult {
-    let facts = match facts {
-        Ok(facts) => facts,
-        Err(unreadable) => return unreadable.check(names::DATABASE),
+/// Database integrity and size: FAIL when `PRAGMA integrity_check` reports problems.
+///
+/// A database that cannot be read is UNKNOWN with the reason and remedy gathering found, except
+/// one that is missing (`file_missing`) while a process holds its instance lock: that worker
+/// still runs on a file someone deleted, and everything it stores vanishes when it stops, so it
+/// FAILs with a remedy that says how to save the data first.
+pub fn check_database(
+    facts: &Result<DatabaseFacts, Unreadable>,
+    file_missing: bool,
+    instance_lock: &Result<Option<Option<u32>>, Unreadable>,
+) -> CheckResult {
+    let facts = match (facts, file_missing, instance_lock) {
+        (Ok(facts), _, _) => facts,
+        (Err(unreadable), true, Ok(Some(pid))) => {
+            let (holder, find_pid, pid) = match pid {
+                Some(pid) => (format!("worker pid {pid}"), String::new(), pid.to_string()),
+                None => (
+                    "a worker".to_owned(),
+                    "find its pid with `fuser -v <database>.lock`, ".to_owned(),
+                    "<pid>".to_owned(),
+                ),
+            };
+            return CheckResult::new(
+                names::DATABASE,
+                Status::Fail,
+                format!(
+                    "{}, yet {holder} holds its instance lock: the worker runs on a deleted file, \
+                     and what it stores is lost when it stops",
+                    unreadable.reason
+                ),
+                Some(format!(
+                    "do not stop or restart the worker yet: {find_pid}freeze it (`kill -STOP \
+                     {pid}`), copy the file it still has open back into place (`cp \
+                     /proc/{pid}/fd/N <database>`, N being the entry `ls -l /proc/{pid}/fd` \
+                     marks \"(deleted)\"), then `kill -KILL {pid}` and start the worker again \
+                     (docs/operations.md, \"The database file was deleted\")"
+                )),
+            );
+        }
+        (Err(unreadable), _, _) => return unreadable.check(names::DATABASE),
     };
     let size = human_bytes(facts.size_bytes);
     if facts.integrity.len() == 1 && facts.integrity[0].eq_ignore_ascii_case("ok") {

@@ -210,6 +210,9 @@ pub struct Observations {
     pub call_rates: Result<Option<Vec<(String, f64)>>, Unreadable>,
     /// Database integrity and size.
     pub database: Result<DatabaseFacts, Unreadable>,
+    /// Whether no file exists at the database's path (for the database check: a missing file
+    /// whose instance lock is held means a worker runs on a deleted file).
+    pub database_file_missing: bool,
     /// The stored watermark.
     pub watermark: Result<Option<WatermarkFacts>, Unreadable>,
     /// Incidents, newest first.
@@ -241,7 +244,11 @@ pub fn evaluate(observations: &Observations, sources: &Sources, now_ms: i64) -> 
         checks::check_deal_funnel(&observations.funnel),
         checks::check_api_errors(&observations.errors),
         checks::check_call_rates(&observations.call_rates, &sources.expected_call_rates),
-        checks::check_database(&observations.database),
+        checks::check_database(
+            &observations.database,
+            observations.database_file_missing,
+            &observations.instance_lock,
+        ),
         checks::check_watermark(&observations.watermark, now_ms),
         checks::check_incidents(&observations.incidents, fleet_now),
         checks::check_pause(&observations.pause, fleet_now),
@@ -364,6 +371,7 @@ pub async fn gather(
         errors: store.errors,
         call_rates,
         database: store.database,
+        database_file_missing: store.file_missing,
         watermark: store.watermark,
         incidents,
         pause,
@@ -482,6 +490,7 @@ struct StoreFacts {
     errors: Result<Vec<(String, u64)>, Unreadable>,
     database: Result<DatabaseFacts, Unreadable>,
     watermark: Result<Option<WatermarkFacts>, Unreadable>,
+    file_missing: bool,
 }
 
 impl StoreFacts {
@@ -494,6 +503,7 @@ impl StoreFacts {
             errors: Err(unreadable.clone()),
             database: Err(unreadable.clone()),
             watermark: Err(unreadable.clone()),
+            file_missing: false,
         }
     }
 }
@@ -536,11 +546,14 @@ fn read_store(path: &Path, now_ms: i64) -> StoreFacts {
             ));
         }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            return StoreFacts::unavailable(&Unreadable::new(
-                format!("database {} does not exist", path.display()),
-                "check --database: it must name the worker's sqlite file (the worker creates it \
-                 at its first start; diag never does)",
-            ));
+            return StoreFacts {
+                file_missing: true,
+                ..StoreFacts::unavailable(&Unreadable::new(
+                    format!("database {} does not exist", path.display()),
+                    "check --database: it must name the worker's sqlite file (the worker \
+                     creates it at its first start; diag never does)",
+                ))
+            };
         }
         Err(error) => {
             return StoreFacts::unavailable(&Unreadable::new(
@@ -576,6 +589,7 @@ fn read_store(path: &Path, now_ms: i64) -> StoreFacts {
                 })
             })
             .map_err(unreadable),
+        file_missing: false,
     })
 }
 

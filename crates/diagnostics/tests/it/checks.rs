@@ -306,24 +306,67 @@ fn call_rates_against_expectations() {
 
 #[test]
 fn database_integrity() {
+    let held: Result<_, Unreadable> = Ok(Some(Some(42)));
     let sound = DatabaseFacts {
         integrity: vec!["ok".to_owned()],
         size_bytes: 3 * 1024 * 1024 / 2,
     };
-    let result = check(checks::check_database(&Ok(sound)), Status::Pass);
+    let result = check(
+        checks::check_database(&Ok(sound), false, &held),
+        Status::Pass,
+    );
     assert_eq!(result.detail, "integrity ok, 1.5 MiB");
     let broken = DatabaseFacts {
         integrity: vec!["row 3 missing from index".to_owned()],
         size_bytes: 10,
     };
-    check(checks::check_database(&Ok(broken)), Status::Fail);
+    check(
+        checks::check_database(&Ok(broken), false, &held),
+        Status::Fail,
+    );
     let locked = check(
-        checks::check_database(&Err(unreadable("database x.sqlite is locked"))),
+        checks::check_database(
+            &Err(unreadable("database x.sqlite is locked")),
+            false,
+            &held,
+        ),
         Status::Unknown,
     );
     assert_eq!(
         locked.remedy.as_deref(),
         Some("fix: database x.sqlite is locked")
+    );
+}
+
+#[test]
+fn a_missing_database_fails_only_while_a_worker_holds_its_lock() {
+    let missing = || Err(unreadable("database x.sqlite does not exist"));
+    let gone = check(
+        checks::check_database(&missing(), true, &Ok(Some(Some(42)))),
+        Status::Fail,
+    );
+    assert!(gone.detail.contains("worker pid 42"), "{gone:?}");
+    assert!(
+        gone.remedy.as_deref().unwrap().contains("kill -STOP 42"),
+        "{gone:?}"
+    );
+    check(
+        checks::check_database(&missing(), true, &Ok(Some(None))),
+        Status::Fail,
+    );
+    // No worker: a wrong --database, or nothing ran yet.
+    check(
+        checks::check_database(&missing(), true, &Ok(None)),
+        Status::Unknown,
+    );
+    check(
+        checks::check_database(&missing(), true, &Err(unreadable("lock unreadable"))),
+        Status::Unknown,
+    );
+    // Present but unreadable (locked, corrupt) while the worker runs: not a deleted file.
+    check(
+        checks::check_database(&missing(), false, &Ok(Some(Some(42)))),
+        Status::Unknown,
     );
 }
 
