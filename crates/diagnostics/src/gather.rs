@@ -5,6 +5,10 @@
 //! for that kind of failure (a locked, missing or corrupt database, a dead Redis) — for the
 //! checks to report as UNKNOWN.
 //!
+//! It also notices when Redis has lost its state (restarted without persistence): the database
+//! remembers a lease's fencing number but Redis has no counter for it. The history that went
+//! with the old server (incidents, call counts) is then reported as unknown, not as empty.
+//!
 //! It never writes to the database, never deletes a Redis key (the bucket's snapshot script
 //! does apply due refills, as every bucket operation does), and never fails as a whole: a
 //! dead source costs only the checks that depend on it. Database reads block the calling thread
@@ -17,7 +21,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use deal_store::{DealFilter, Reader, Readers, StoreError, StoreOptions};
+use deal_store::{DealFilter, Fence, Reader, Readers, StoreError, StoreOptions};
 use fleet::{Fleet, FleetConfig, Heartbeat, Incident, KeyKind, PauseFlag, RedisEndpoint};
 use keepa_model::{KeepaMinute, UnixSeconds};
 use token_bucket::{Bucket, Policy, RedisConfig};
@@ -331,14 +335,39 @@ pub async fn gather(
     };
 
     let (heartbeats, leases, call_rates, incidents, pause, fleet_now_ms) = match fleet_state {
-        Some(Ok(state)) => (
-            Ok(state.heartbeats),
-            Ok(state.leases),
-            Ok(Some(state.call_rates)),
-            Ok(state.incidents),
-            Ok(state.pause),
-            state.now_ms,
-        ),
+        Some(Ok(state)) => {
+            let lost = match &store.fences {
+                Ok(fences) => fleet_state_lost(fences, &state.fencing_counters),
+                Err(_) => None,
+            };
+            let call_rates = match &lost {
+                Some(lost) if state.call_rates.is_empty() => Err(Unreadable::new(
+                    format!("no keepa calls recorded since {lost}"),
+                    format!(
+                        "call counts from before then are gone: run `{}` again after a full \
+                         window ({CALL_RATE_WINDOW_MINUTES} min) to judge the rates",
+                        commands::DIAG
+                    ),
+                )),
+                _ => Ok(Some(state.call_rates)),
+            };
+            let incidents = match &lost {
+                Some(lost) if state.incidents.is_empty() => Err(Unreadable::new(
+                    format!("no incident recorded since {lost}; earlier ones are gone"),
+                    "read the watchdog's log (its cron output) for incidents before then; give \
+                     redis persistence (appendonly yes) to keep them across restarts",
+                )),
+                _ => Ok(state.incidents),
+            };
+            (
+                Ok(state.heartbeats),
+                Ok(state.leases),
+                call_rates,
+                incidents,
+                Ok(state.pause),
+                state.now_ms,
+            )
+        }
         Some(Err(unreadable)) => (
             Err(unreadable.clone()),
             Err(unreadable.clone()),
@@ -379,6 +408,23 @@ pub async fn gather(
         fleet_now_ms,
         probed,
     }
+}
+
+/// Why Redis must have lost its state, if it did: the database remembers a fencing number for
+/// a lease whose counter Redis no longer has. Counters never expire and `flush all` keeps them,
+/// so only a Redis that lost its data (a restart without persistence, `FLUSHALL`), `flush all
+/// --with-fencing`, or a database last written in the embedded tier leaves one missing. The
+/// worker raises the counter again at its next discovery pass.
+fn fleet_state_lost(fences: &[Fence], fencing_counters: &[String]) -> Option<String> {
+    let fence = fences
+        .iter()
+        .find(|fence| !fencing_counters.contains(&fence.lease))?;
+    Some(format!(
+        "redis lost its state (it has no fencing counter for lease {}, though the database \
+         recorded fencing {}: a restart without persistence, `flush all --with-fencing`, or a \
+         database last written in the embedded tier)",
+        fence.lease, fence.number
+    ))
 }
 
 fn lock_unreadable(reason: String, database: &Path) -> Unreadable {
@@ -490,6 +536,7 @@ struct StoreFacts {
     errors: Result<Vec<(String, u64)>, Unreadable>,
     database: Result<DatabaseFacts, Unreadable>,
     watermark: Result<Option<WatermarkFacts>, Unreadable>,
+    fences: Result<Vec<Fence>, Unreadable>,
     file_missing: bool,
 }
 
@@ -503,6 +550,7 @@ impl StoreFacts {
             errors: Err(unreadable.clone()),
             database: Err(unreadable.clone()),
             watermark: Err(unreadable.clone()),
+            fences: Err(unreadable.clone()),
             file_missing: false,
         }
     }
@@ -589,6 +637,7 @@ fn read_store(path: &Path, now_ms: i64) -> StoreFacts {
                 })
             })
             .map_err(unreadable),
+        fences: reader.fences().map_err(unreadable),
         file_missing: false,
     })
 }
@@ -679,6 +728,8 @@ struct FleetState {
     call_rates: Vec<(String, f64)>,
     incidents: Vec<Incident>,
     pause: Option<PauseFlag>,
+    /// The leases whose fencing counter Redis holds.
+    fencing_counters: Vec<String>,
 }
 
 /// A dead or unusable Redis as an [`Unreadable`] source.
@@ -718,9 +769,15 @@ async fn read_fleet(redis: &RedisSource) -> Result<FleetState, Unreadable> {
     let heartbeats = bounded("reading heartbeats", endpoint, fleet.heartbeats()).await?;
     let keys = bounded("listing fleet keys", endpoint, fleet.list_keys()).await?;
     let mut leases = Vec::new();
+    let mut fencing_counters = Vec::new();
     for key in &keys {
-        let KeyKind::Lease { name } = key.kind() else {
-            continue;
+        let name = match key.kind() {
+            KeyKind::Lease { name } => name,
+            KeyKind::LeaseFencing { name } => {
+                fencing_counters.push(name.clone());
+                continue;
+            }
+            _ => continue,
         };
         let inspected = bounded("inspecting a lease", endpoint, fleet.inspect(name)).await?;
         if let Some(info) = inspected {
@@ -756,6 +813,7 @@ async fn read_fleet(redis: &RedisSource) -> Result<FleetState, Unreadable> {
         call_rates,
         incidents,
         pause,
+        fencing_counters,
     })
 }
 
