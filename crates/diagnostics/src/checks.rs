@@ -317,7 +317,9 @@ fn excuses_no_progress(heartbeat: &Heartbeat) -> bool {
 /// A task whose last useful work is more than [`STALE_PROGRESS_MS`] old FAILs, unless it says
 /// why it is not progressing (waiting for tokens, paused, no work, another instance's lease, or
 /// no work known) *and* that report itself is no older than [`STALE_PROGRESS_MS`]: a process that
-/// died while waiting for tokens stops reporting, and its old excuse does not count. A stopped
+/// died while waiting for tokens stops reporting, and its old excuse does not count. A stalled
+/// task that backs off after Keepa errors is sent to `api_errors` first: a restart does not fix a
+/// refused key. A stopped
 /// task WARNs; no heartbeat at all WARNs (the worker has never run, or its state was flushed or
 /// lost with a Redis that restarted without persistence: it is written again at the next report).
 pub fn check_task_progress(
@@ -342,6 +344,7 @@ pub fn check_task_progress(
         );
     }
     let mut worst = Status::Pass;
+    let mut stalled_in_backoff = false;
     let mut parts = Vec::with_capacity(heartbeats.len());
     for heartbeat in heartbeats {
         let progress_age = now_ms.saturating_sub(heartbeat.progress.last_progress_at_ms);
@@ -380,10 +383,24 @@ pub fn check_task_progress(
         if status.severity() > worst.severity() {
             worst = status;
         }
+        stalled_in_backoff |= status == Status::Fail
+            && matches!(
+                state,
+                TaskState::Waiting {
+                    reason: WaitReason::Backoff { .. }
+                }
+            );
         parts.push(format!("{}: {note}", heartbeat.task));
     }
     let detail = parts.join("; ");
     let remedy = match worst {
+        // Keepa keeps failing: a restart does not fix a refused key or an outage.
+        Status::Fail if stalled_in_backoff => Some(format!(
+            "a task is stalled backing off after keepa errors: see api_errors first (a refused \
+             key or an outage is not fixed by a restart), read the worker's log; `{}` gives the \
+             watchdog's verdict",
+            commands::WATCHDOG_DRY_RUN
+        )),
         Status::Fail => Some(format!(
             "a task is stalled: run `{}` for the watchdog's verdict, read the worker's log, restart the worker",
             commands::WATCHDOG_DRY_RUN

@@ -100,9 +100,18 @@ fn backing_off_for_long_is_a_stall() {
         backoff,
         true,
     )]);
-    check(
+    let result = check(
         checks::check_task_progress(&heartbeats, NOW_MS),
         Status::Fail,
+    );
+    // Restarting does not help while Keepa refuses the requests: look at the errors first.
+    assert!(
+        result
+            .remedy
+            .as_deref()
+            .unwrap()
+            .contains("see api_errors first"),
+        "{result:?}"
     );
 }
 
