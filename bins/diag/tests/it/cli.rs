@@ -54,6 +54,23 @@ fn the_human_report_has_no_colour_under_no_color() {
 }
 
 #[test]
+fn the_human_report_has_no_colour_when_stdout_is_not_a_terminal() {
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let database = temp_database(directory.path());
+    // Without NO_COLOR: only the pipe tells diag that no terminal reads it.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_diag"))
+        .args(["--database", &database, "--no-probe"])
+        .env_remove("NO_COLOR")
+        .env_remove("KEEPA_API_KEY")
+        .env_remove("KEEPA_DEALS_REDIS_URL")
+        .output()
+        .expect("diag runs");
+    let (stdout, _) = check(&output, 1);
+    assert!(stdout.contains("WARN"), "{stdout}");
+    assert!(!stdout.contains('\x1b'), "{stdout}");
+}
+
+#[test]
 fn a_missing_database_is_reported_not_created() {
     let directory = tempfile::tempdir().expect("a temporary directory");
     let path = directory.path().join("absent.sqlite");
