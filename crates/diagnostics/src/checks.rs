@@ -1,6 +1,7 @@
 //! The checks of DESIGN.md §9, each a pure function from observations and `now` to a
-//! [`CheckResult`]. A source that could not be read arrives as `Err(reason)` and becomes an
-//! UNKNOWN check naming the reason.
+//! [`CheckResult`]. A source that could not be read arrives as `Err(`[`Unreadable`]`)` and
+//! becomes an UNKNOWN check naming the reason and the remedy, the same in every check that
+//! depends on that source.
 //!
 //! Nothing here opens a database or a socket or reads a clock: [`crate::gather`] does the IO and
 //! hands the results over, so every status boundary is a one-line unit test.
@@ -54,6 +55,35 @@ pub mod commands {
     pub const WATCHDOG_DRY_RUN: &str = "cargo run -p watchdog -- --dry-run";
     /// Starts the worker.
     pub const START_WORKER: &str = "cargo run -p worker --";
+    /// Runs diagnostics again.
+    pub const DIAG: &str = "cargo run -p diag";
+}
+
+/// A source that could not be read (the database, Redis, the instance lock), or a part of one
+/// that is known to be lost: why, and what to do about it. Every check that depends on it is
+/// UNKNOWN with this reason and remedy, so a monitoring system that reads one check alone still
+/// learns what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    /// Why, in one line. Names the file or the endpoint, never a password or the Keepa key.
+    pub reason: String,
+    /// What to do, naming the command to run.
+    pub remedy: String,
+}
+
+impl Unreadable {
+    /// A reason and a remedy.
+    pub fn new(reason: impl Into<String>, remedy: impl Into<String>) -> Unreadable {
+        Unreadable {
+            reason: reason.into(),
+            remedy: remedy.into(),
+        }
+    }
+
+    /// The UNKNOWN result of check `name`, which could not look at its source.
+    pub fn check(&self, name: &'static str) -> CheckResult {
+        CheckResult::unknown(name, &self.reason, Some(self.remedy.clone()))
+    }
 }
 
 /// A task that has not progressed for longer than this (15 min) is stalled, unless it says why.
@@ -148,8 +178,8 @@ pub enum QuotaInput {
     },
     /// Keepa rejected the key on the `/token` call (invalid key, no API access).
     KeyRejected(String),
-    /// No observation could be had, for this reason.
-    Unavailable(String),
+    /// No observation could be had: why, and what to do.
+    Unavailable(Unreadable),
 }
 
 /// The quota: balance, rate, deficit, foreign consumption.
@@ -179,15 +209,11 @@ pub fn check_quota(
                 ),
             );
         }
-        QuotaInput::Unavailable(reason) => {
+        QuotaInput::Unavailable(unreadable) => {
             return CheckResult::unknown(
                 names::QUOTA,
-                format!("no quota observation: {reason}"),
-                Some(
-                    "start the worker (it records every envelope), or give diag the key \
-                     (KEEPA_API_KEY or --keepa-key-file) for one /token call"
-                        .to_owned(),
-                ),
+                format!("no quota observation: {}", unreadable.reason),
+                Some(unreadable.remedy.clone()),
             );
         }
     };
@@ -291,28 +317,34 @@ fn excuses_no_progress(heartbeat: &Heartbeat) -> bool {
 /// A task whose last useful work is more than [`STALE_PROGRESS_MS`] old FAILs, unless it says
 /// why it is not progressing (waiting for tokens, paused, no work, another instance's lease, or
 /// no work known) *and* that report itself is no older than [`STALE_PROGRESS_MS`]: a process that
-/// died while waiting for tokens stops reporting, and its old excuse does not count. A stopped
-/// task WARNs; no heartbeat at all WARNs (the worker has never run, or its state was flushed).
+/// died while waiting for tokens stops reporting, and its old excuse does not count. A stalled
+/// task that backs off after Keepa errors is sent to `api_errors` first: a restart does not fix a
+/// refused key. A stopped
+/// task WARNs; no heartbeat at all WARNs (the worker has never run, or its state was flushed or
+/// lost with a Redis that restarted without persistence: it is written again at the next report).
 pub fn check_task_progress(
-    heartbeats: &Result<Vec<Heartbeat>, String>,
+    heartbeats: &Result<Vec<Heartbeat>, Unreadable>,
     now_ms: i64,
 ) -> CheckResult {
     let heartbeats = match heartbeats {
         Ok(heartbeats) => heartbeats,
-        Err(reason) => return CheckResult::unknown(names::TASK_PROGRESS, reason, None),
+        Err(unreadable) => return unreadable.check(names::TASK_PROGRESS),
     };
     if heartbeats.is_empty() {
         return CheckResult::new(
             names::TASK_PROGRESS,
             Status::Warn,
-            "no task has reported progress: the worker has not run here, or its state was flushed",
+            "no task has reported progress: the worker has not run here, or its state was flushed or lost",
             Some(format!(
-                "start the worker: `{} --database <path>`",
+                "a running worker reports again at its next step: run `{}` again in a minute; \
+                 if no worker runs, start it: `{} --database <path>`",
+                commands::DIAG,
                 commands::START_WORKER
             )),
         );
     }
     let mut worst = Status::Pass;
+    let mut stalled_in_backoff = false;
     let mut parts = Vec::with_capacity(heartbeats.len());
     for heartbeat in heartbeats {
         let progress_age = now_ms.saturating_sub(heartbeat.progress.last_progress_at_ms);
@@ -351,10 +383,24 @@ pub fn check_task_progress(
         if status.severity() > worst.severity() {
             worst = status;
         }
+        stalled_in_backoff |= status == Status::Fail
+            && matches!(
+                state,
+                TaskState::Waiting {
+                    reason: WaitReason::Backoff { .. }
+                }
+            );
         parts.push(format!("{}: {note}", heartbeat.task));
     }
     let detail = parts.join("; ");
     let remedy = match worst {
+        // Keepa keeps failing: a restart does not fix a refused key or an outage.
+        Status::Fail if stalled_in_backoff => Some(format!(
+            "a task is stalled backing off after keepa errors: see api_errors first (a refused \
+             key or an outage is not fixed by a restart), read the worker's log; `{}` gives the \
+             watchdog's verdict",
+            commands::WATCHDOG_DRY_RUN
+        )),
         Status::Fail => Some(format!(
             "a task is stalled: run `{}` for the watchdog's verdict, read the worker's log, restart the worker",
             commands::WATCHDOG_DRY_RUN
@@ -369,7 +415,7 @@ pub fn check_task_progress(
 }
 
 /// Whether any task says it has work (for the quota check's "wasted at the cap" rule).
-pub fn any_task_has_work(heartbeats: &Result<Vec<Heartbeat>, String>) -> bool {
+pub fn any_task_has_work(heartbeats: &Result<Vec<Heartbeat>, Unreadable>) -> bool {
     heartbeats.as_ref().is_ok_and(|heartbeats| {
         heartbeats
             .iter()
@@ -396,10 +442,13 @@ pub struct LeaseObservation {
 
 /// Leases: WARN for a lease not yet expired whose holder is a dead local process (the work it
 /// guards waits up to one TTL, or until flushed). An expired lease is free to take and passes.
-pub fn check_leases(leases: &Result<Vec<LeaseObservation>, String>, now_ms: i64) -> CheckResult {
+pub fn check_leases(
+    leases: &Result<Vec<LeaseObservation>, Unreadable>,
+    now_ms: i64,
+) -> CheckResult {
     let leases = match leases {
         Ok(leases) => leases,
-        Err(reason) => return CheckResult::unknown(names::LEASES, reason, None),
+        Err(unreadable) => return unreadable.check(names::LEASES),
     };
     if leases.is_empty() {
         return CheckResult::pass(names::LEASES, "no lease is held");
@@ -453,10 +502,10 @@ pub fn check_leases(leases: &Result<Vec<LeaseObservation>, String>, now_ms: i64)
 // ---- Store-derived checks ------------------------------------------------------------------
 
 /// Backlog depth: below [`BACKLOG_WARN_AT`] PASS, below [`BACKLOG_FAIL_AT`] WARN, else FAIL.
-pub fn check_backlog(depth: &Result<u64, String>) -> CheckResult {
+pub fn check_backlog(depth: &Result<u64, Unreadable>) -> CheckResult {
     let depth = match depth {
         Ok(depth) => *depth,
-        Err(reason) => return CheckResult::unknown(names::BACKLOG, reason, None),
+        Err(unreadable) => return unreadable.check(names::BACKLOG),
     };
     let detail = format!("{depth} items waiting");
     if depth < BACKLOG_WARN_AT {
@@ -485,10 +534,10 @@ pub fn check_backlog(depth: &Result<u64, String>) -> CheckResult {
 /// Stale deals: how many stored deals were not seen for more than 24 h. WARN when some are past
 /// the janitor's 72 h (the janitor is not running) or when more than half of the stored deals
 /// are stale (refresh does not keep up).
-pub fn check_stale_deals(ages: &Result<AgeBuckets, String>) -> CheckResult {
+pub fn check_stale_deals(ages: &Result<AgeBuckets, Unreadable>) -> CheckResult {
     let ages = match ages {
         Ok(ages) => ages,
-        Err(reason) => return CheckResult::unknown(names::STALE_DEALS, reason, None),
+        Err(unreadable) => return unreadable.check(names::STALE_DEALS),
     };
     let stale = ages.from_24h_to_48h + ages.from_48h_to_72h + ages.over_72h;
     let total = stale + ages.under_1h + ages.from_1h_to_24h;
@@ -533,10 +582,10 @@ pub struct Funnel {
 
 /// The deal funnel: stored, visible, quarantined, rejected by reason in the last 24 h. WARN when
 /// deals are stored but none passes the validity gate.
-pub fn check_deal_funnel(funnel: &Result<Funnel, String>) -> CheckResult {
+pub fn check_deal_funnel(funnel: &Result<Funnel, Unreadable>) -> CheckResult {
     let funnel = match funnel {
         Ok(funnel) => funnel,
-        Err(reason) => return CheckResult::unknown(names::DEAL_FUNNEL, reason, None),
+        Err(unreadable) => return unreadable.check(names::DEAL_FUNNEL),
     };
     let rejected: u64 = funnel
         .rejected_last_24h
@@ -563,10 +612,10 @@ pub fn check_deal_funnel(funnel: &Result<Funnel, String>) -> CheckResult {
 
 /// Keepa API errors by kind over 24 h. FAIL when any says the key does not work
 /// ([`KEY_ERROR_KINDS`]); WARN above [`API_ERRORS_WARN_AT`] errors in total.
-pub fn check_api_errors(errors: &Result<Vec<(String, u64)>, String>) -> CheckResult {
+pub fn check_api_errors(errors: &Result<Vec<(String, u64)>, Unreadable>) -> CheckResult {
     let errors = match errors {
         Ok(errors) => errors,
-        Err(reason) => return CheckResult::unknown(names::API_ERRORS, reason, None),
+        Err(unreadable) => return unreadable.check(names::API_ERRORS),
     };
     let total: u64 = errors.iter().map(|(_, count)| count).sum();
     if total == 0 {
@@ -599,7 +648,7 @@ pub fn check_api_errors(errors: &Result<Vec<(String, u64)>, String>) -> CheckRes
 /// compare). With `expected` empty the rates are listed and pass; otherwise a client above its
 /// expected calls per minute, or one not expected at all, WARNs.
 pub fn check_call_rates(
-    rates: &Result<Option<Vec<(String, f64)>>, String>,
+    rates: &Result<Option<Vec<(String, f64)>>, Unreadable>,
     expected: &BTreeMap<String, f64>,
 ) -> CheckResult {
     let rates = match rates {
@@ -610,7 +659,7 @@ pub fn check_call_rates(
                 "embedded tier: one process spends the key; per-client rates are kept in redis only",
             );
         }
-        Err(reason) => return CheckResult::unknown(names::CALL_RATES, reason, None),
+        Err(unreadable) => return unreadable.check(names::CALL_RATES),
     };
     if rates.is_empty() {
         return CheckResult::pass(names::CALL_RATES, "no keepa calls recorded in the window");
@@ -657,16 +706,45 @@ pub struct DatabaseFacts {
 }
 
 /// Database integrity and size: FAIL when `PRAGMA integrity_check` reports problems.
-pub fn check_database(facts: &Result<DatabaseFacts, String>) -> CheckResult {
-    let facts = match facts {
-        Ok(facts) => facts,
-        Err(reason) => {
-            return CheckResult::unknown(
+///
+/// A database that cannot be read is UNKNOWN with the reason and remedy gathering found, except
+/// one that is missing (`file_missing`) while a process holds its instance lock: that worker
+/// still runs on a file someone deleted, and everything it stores vanishes when it stops, so it
+/// FAILs with a remedy that says how to save the data first.
+pub fn check_database(
+    facts: &Result<DatabaseFacts, Unreadable>,
+    file_missing: bool,
+    instance_lock: &Result<Option<Option<u32>>, Unreadable>,
+) -> CheckResult {
+    let facts = match (facts, file_missing, instance_lock) {
+        (Ok(facts), _, _) => facts,
+        (Err(unreadable), true, Ok(Some(pid))) => {
+            let (holder, find_pid, pid) = match pid {
+                Some(pid) => (format!("worker pid {pid}"), String::new(), pid.to_string()),
+                None => (
+                    "a worker".to_owned(),
+                    "find its pid with `fuser -v <database>.lock`, ".to_owned(),
+                    "<pid>".to_owned(),
+                ),
+            };
+            return CheckResult::new(
                 names::DATABASE,
-                reason,
-                Some("check --database: it must name the worker's sqlite file, readable by this user".to_owned()),
+                Status::Fail,
+                format!(
+                    "{}, yet {holder} holds its instance lock: the worker runs on a deleted file, \
+                     and what it stores is lost when it stops",
+                    unreadable.reason
+                ),
+                Some(format!(
+                    "do not stop or restart the worker yet: {find_pid}freeze it (`kill -STOP \
+                     {pid}`), copy the file it still has open back into place (`cp \
+                     /proc/{pid}/fd/N <database>`, N being the entry `ls -l /proc/{pid}/fd` \
+                     marks \"(deleted)\"), then `kill -KILL {pid}` and start the worker again \
+                     (docs/operations.md, \"The database file was deleted\")"
+                )),
             );
         }
+        (Err(unreadable), _, _) => return unreadable.check(names::DATABASE),
     };
     let size = human_bytes(facts.size_bytes);
     if facts.integrity.len() == 1 && facts.integrity[0].eq_ignore_ascii_case("ok") {
@@ -701,7 +779,7 @@ pub struct WatermarkFacts {
 /// watermark more than [`WATERMARK_FUTURE_TOLERANCE_MS`] in the future (clamped on use). No
 /// watermark yet passes: discovery starts 24 h back.
 pub fn check_watermark(
-    watermark: &Result<Option<WatermarkFacts>, String>,
+    watermark: &Result<Option<WatermarkFacts>, Unreadable>,
     now_ms: i64,
 ) -> CheckResult {
     let facts = match watermark {
@@ -712,7 +790,7 @@ pub fn check_watermark(
                 "no watermark yet: the first discovery pass starts 24 h back",
             );
         }
-        Err(reason) => return CheckResult::unknown(names::WATERMARK, reason, None),
+        Err(unreadable) => return unreadable.check(names::WATERMARK),
     };
     let lag = now_ms.saturating_sub(facts.watermark_ms);
     let written = human_duration(now_ms.saturating_sub(facts.updated_at_ms));
@@ -744,10 +822,10 @@ pub fn check_watermark(
 }
 
 /// The watchdog's incidents, newest first: WARN when one is younger than [`RECENT_INCIDENT_MS`].
-pub fn check_incidents(incidents: &Result<Vec<Incident>, String>, now_ms: i64) -> CheckResult {
+pub fn check_incidents(incidents: &Result<Vec<Incident>, Unreadable>, now_ms: i64) -> CheckResult {
     let incidents = match incidents {
         Ok(incidents) => incidents,
-        Err(reason) => return CheckResult::unknown(names::INCIDENTS, reason, None),
+        Err(unreadable) => return unreadable.check(names::INCIDENTS),
     };
     let recent: Vec<&Incident> = incidents
         .iter()
@@ -777,7 +855,7 @@ pub fn check_incidents(incidents: &Result<Vec<Incident>, String>, now_ms: i64) -
 }
 
 /// The operator's pause flag: WARN while it is set (nothing sets it automatically).
-pub fn check_pause(pause: &Result<Option<PauseFlag>, String>, now_ms: i64) -> CheckResult {
+pub fn check_pause(pause: &Result<Option<PauseFlag>, Unreadable>, now_ms: i64) -> CheckResult {
     match pause {
         Ok(None) => CheckResult::pass(names::PAUSE, "not paused"),
         Ok(Some(flag)) => CheckResult::new(
@@ -794,7 +872,7 @@ pub fn check_pause(pause: &Result<Option<PauseFlag>, String>, now_ms: i64) -> Ch
                 commands::CLEAR_PAUSE
             )),
         ),
-        Err(reason) => CheckResult::unknown(names::PAUSE, reason, None),
+        Err(unreadable) => unreadable.check(names::PAUSE),
     }
 }
 
@@ -811,11 +889,11 @@ pub enum Tier {
 /// holder that wrote no pid), `None` when free. Free WARNs in the embedded tier (no worker runs
 /// on this database); in the fleet tier it is only reported.
 pub fn check_instance_lock(
-    holder: &Result<Option<Option<u32>>, String>,
+    holder: &Result<Option<Option<u32>>, Unreadable>,
     tier: Tier,
 ) -> CheckResult {
     match (holder, tier) {
-        (Err(reason), _) => CheckResult::unknown(names::INSTANCE_LOCK, reason, None),
+        (Err(unreadable), _) => unreadable.check(names::INSTANCE_LOCK),
         (Ok(Some(Some(pid))), _) => {
             CheckResult::pass(names::INSTANCE_LOCK, format!("held by worker pid {pid}"))
         }

@@ -1,7 +1,13 @@
 //! The one module that does IO: it reads the database (through deal-store's query-only
 //! readers), Redis (through fleet and token-bucket), the instance lock (through a
 //! [`LockInspector`]) and, at most once, Keepa's `/token` (through a [`TokenProbe`]), and turns
-//! every source that cannot be read into an `Err(reason)` for the checks to report as UNKNOWN.
+//! every source that cannot be read into an `Err(`[`Unreadable`]`)` — the reason, and the remedy
+//! for that kind of failure (a locked, missing or corrupt database, a dead Redis) — for the
+//! checks to report as UNKNOWN.
+//!
+//! It also notices when Redis has lost its state (restarted without persistence): the database
+//! remembers a lease's fencing number but Redis has no counter for it. The history that went
+//! with the old server (incidents, call counts) is then reported as unknown, not as empty.
 //!
 //! It never writes to the database, never deletes a Redis key (the bucket's snapshot script
 //! does apply due refills, as every bucket operation does), and never fails as a whole: a
@@ -15,13 +21,14 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use deal_store::{DealFilter, Reader, Readers, StoreOptions};
+use deal_store::{DealFilter, Fence, Reader, Readers, StoreError, StoreOptions};
 use fleet::{Fleet, FleetConfig, Heartbeat, Incident, KeyKind, PauseFlag, RedisEndpoint};
 use keepa_model::{KeepaMinute, UnixSeconds};
 use token_bucket::{Bucket, Policy, RedisConfig};
 
 use crate::checks::{
-    self, DatabaseFacts, Funnel, LeaseObservation, QuotaInput, QuotaSource, Tier, WatermarkFacts,
+    self, DatabaseFacts, Funnel, LeaseObservation, QuotaInput, QuotaSource, Tier, Unreadable,
+    WatermarkFacts, commands,
 };
 use crate::records::{
     HEARTBEAT_STATE_PREFIX, INCIDENTS_STATE_KEY, PAUSE_STATE_KEY, QUOTA_STATE_KEY, QuotaRecord,
@@ -184,7 +191,7 @@ pub trait LockInspector {
     fn holder(&self, database: &Path) -> Result<Option<Option<u32>>, String>;
 }
 
-/// Everything gathered, each source's failure kept as `Err(reason)`.
+/// Everything gathered, each source's failure kept as `Err(`[`Unreadable`]`)`.
 #[derive(Debug, Clone)]
 pub struct Observations {
     /// The tier observed.
@@ -192,29 +199,32 @@ pub struct Observations {
     /// The quota.
     pub quota: QuotaInput,
     /// Task heartbeats (Redis in the fleet tier, the store's state in the embedded one).
-    pub heartbeats: Result<Vec<Heartbeat>, String>,
+    pub heartbeats: Result<Vec<Heartbeat>, Unreadable>,
     /// Leases (fleet tier; none in the embedded tier).
-    pub leases: Result<Vec<LeaseObservation>, String>,
+    pub leases: Result<Vec<LeaseObservation>, Unreadable>,
     /// Backlog depth.
-    pub backlog: Result<u64, String>,
+    pub backlog: Result<u64, Unreadable>,
     /// Deals by age.
-    pub ages: Result<deal_store::AgeBuckets, String>,
+    pub ages: Result<deal_store::AgeBuckets, Unreadable>,
     /// The deal funnel.
-    pub funnel: Result<Funnel, String>,
+    pub funnel: Result<Funnel, Unreadable>,
     /// Errors by kind over 24 h.
-    pub errors: Result<Vec<(String, u64)>, String>,
+    pub errors: Result<Vec<(String, u64)>, Unreadable>,
     /// Call rates per client (`None` in the embedded tier).
-    pub call_rates: Result<Option<Vec<(String, f64)>>, String>,
+    pub call_rates: Result<Option<Vec<(String, f64)>>, Unreadable>,
     /// Database integrity and size.
-    pub database: Result<DatabaseFacts, String>,
+    pub database: Result<DatabaseFacts, Unreadable>,
+    /// Whether no file exists at the database's path (for the database check: a missing file
+    /// whose instance lock is held means a worker runs on a deleted file).
+    pub database_file_missing: bool,
     /// The stored watermark.
-    pub watermark: Result<Option<WatermarkFacts>, String>,
+    pub watermark: Result<Option<WatermarkFacts>, Unreadable>,
     /// Incidents, newest first.
-    pub incidents: Result<Vec<Incident>, String>,
+    pub incidents: Result<Vec<Incident>, Unreadable>,
     /// The pause flag.
-    pub pause: Result<Option<PauseFlag>, String>,
+    pub pause: Result<Option<PauseFlag>, Unreadable>,
     /// The instance lock's holder.
-    pub instance_lock: Result<Option<Option<u32>>, String>,
+    pub instance_lock: Result<Option<Option<u32>>, Unreadable>,
     /// `now` on the fleet's clock (Redis `TIME`), for fleet-sourced instants; `now` otherwise.
     pub fleet_now_ms: i64,
     /// Whether the `/token` probe was called.
@@ -238,7 +248,11 @@ pub fn evaluate(observations: &Observations, sources: &Sources, now_ms: i64) -> 
         checks::check_deal_funnel(&observations.funnel),
         checks::check_api_errors(&observations.errors),
         checks::check_call_rates(&observations.call_rates, &sources.expected_call_rates),
-        checks::check_database(&observations.database),
+        checks::check_database(
+            &observations.database,
+            observations.database_file_missing,
+            &observations.instance_lock,
+        ),
         checks::check_watermark(&observations.watermark, now_ms),
         checks::check_incidents(&observations.incidents, fleet_now),
         checks::check_pause(&observations.pause, fleet_now),
@@ -269,7 +283,9 @@ pub async fn gather(
     now_ms: i64,
 ) -> Observations {
     let store = read_store(&sources.database, now_ms);
-    let instance_lock = lock.holder(&sources.database);
+    let instance_lock = lock
+        .holder(&sources.database)
+        .map_err(|reason| lock_unreadable(reason, &sources.database));
     let tier = sources.tier();
 
     let (fleet_state, redis_quota) = match &sources.redis {
@@ -277,7 +293,7 @@ pub async fn gather(
             let fleet_state = read_fleet(redis).await;
             let redis_quota = match &fleet_state {
                 // Redis is down: do not wait for a second timeout on the bucket.
-                Err(reason) => Err(reason.clone()),
+                Err(unreadable) => Err(unreadable.clone()),
                 Ok(state) => read_redis_quota(redis, state.now_ms).await,
             };
             (Some(fleet_state), Some(redis_quota))
@@ -304,7 +320,14 @@ pub async fn gather(
                         record,
                         source: QuotaSource::StoredEnvelope,
                     },
-                    None => QuotaInput::Unavailable(format!("{why}; {reason}")),
+                    None => QuotaInput::Unavailable(Unreadable::new(
+                        format!("{}; {reason}", why.reason),
+                        format!(
+                            "{}; or give diag the key (KEEPA_API_KEY or --keepa-key-file) for one \
+                             /token call",
+                            why.remedy
+                        ),
+                    )),
                 },
             };
             (input, true)
@@ -312,20 +335,45 @@ pub async fn gather(
     };
 
     let (heartbeats, leases, call_rates, incidents, pause, fleet_now_ms) = match fleet_state {
-        Some(Ok(state)) => (
-            Ok(state.heartbeats),
-            Ok(state.leases),
-            Ok(Some(state.call_rates)),
-            Ok(state.incidents),
-            Ok(state.pause),
-            state.now_ms,
-        ),
-        Some(Err(reason)) => (
-            Err(reason.clone()),
-            Err(reason.clone()),
-            Err(reason.clone()),
-            Err(reason.clone()),
-            Err(reason),
+        Some(Ok(state)) => {
+            let lost = match &store.fences {
+                Ok(fences) => fleet_state_lost(fences, &state.fencing_counters),
+                Err(_) => None,
+            };
+            let call_rates = match &lost {
+                Some(lost) if state.call_rates.is_empty() => Err(Unreadable::new(
+                    format!("no keepa calls recorded since {lost}"),
+                    format!(
+                        "call counts from before then are gone: run `{}` again after a full \
+                         window ({CALL_RATE_WINDOW_MINUTES} min) to judge the rates",
+                        commands::DIAG
+                    ),
+                )),
+                _ => Ok(Some(state.call_rates)),
+            };
+            let incidents = match &lost {
+                Some(lost) if state.incidents.is_empty() => Err(Unreadable::new(
+                    format!("no incident recorded since {lost}; earlier ones are gone"),
+                    "read the watchdog's log (its cron output) for incidents before then; give \
+                     redis persistence (appendonly yes) to keep them across restarts",
+                )),
+                _ => Ok(state.incidents),
+            };
+            (
+                Ok(state.heartbeats),
+                Ok(state.leases),
+                call_rates,
+                incidents,
+                Ok(state.pause),
+                state.now_ms,
+            )
+        }
+        Some(Err(unreadable)) => (
+            Err(unreadable.clone()),
+            Err(unreadable.clone()),
+            Err(unreadable.clone()),
+            Err(unreadable.clone()),
+            Err(unreadable),
             now_ms,
         ),
         None => {
@@ -352,6 +400,7 @@ pub async fn gather(
         errors: store.errors,
         call_rates,
         database: store.database,
+        database_file_missing: store.file_missing,
         watermark: store.watermark,
         incidents,
         pause,
@@ -359,6 +408,33 @@ pub async fn gather(
         fleet_now_ms,
         probed,
     }
+}
+
+/// Why Redis must have lost its state, if it did: the database remembers a fencing number for
+/// a lease whose counter Redis no longer has. Counters never expire and `flush all` keeps them,
+/// so only a Redis that lost its data (a restart without persistence, `FLUSHALL`), `flush all
+/// --with-fencing`, or a database last written in the embedded tier leaves one missing. The
+/// worker raises the counter again at its next discovery pass.
+fn fleet_state_lost(fences: &[Fence], fencing_counters: &[String]) -> Option<String> {
+    let fence = fences
+        .iter()
+        .find(|fence| !fencing_counters.contains(&fence.lease))?;
+    Some(format!(
+        "redis lost its state (it has no fencing counter for lease {}, though the database \
+         recorded fencing {}: a restart without persistence, `flush all --with-fencing`, or a \
+         database last written in the embedded tier)",
+        fence.lease, fence.number
+    ))
+}
+
+fn lock_unreadable(reason: String, database: &Path) -> Unreadable {
+    Unreadable::new(
+        reason,
+        format!(
+            "check that this user may open {}.lock: run diag as the worker's user",
+            database.display()
+        ),
+    )
 }
 
 /// Where the quota check's observation comes from.
@@ -376,8 +452,8 @@ pub enum QuotaChoice {
     Probe {
         /// An observation older than [`crate::RECENT_QUOTA_MS`], if one is stored.
         fallback: Option<QuotaRecord>,
-        /// Why no observation was used, for the UNKNOWN detail.
-        why: String,
+        /// Why no observation was used, and what would give one, for the UNKNOWN check.
+        why: Unreadable,
     },
 }
 
@@ -385,19 +461,23 @@ pub enum QuotaChoice {
 /// younger than [`crate::RECENT_QUOTA_MS`]; otherwise a probe.
 ///
 /// `redis` is `None` in the embedded tier, `Some(Ok(None))` when the Redis bucket has no state
-/// (never synced, or wiped); `stored` is the database's record, or why it could not be read.
+/// (never synced, flushed, or a restarted Redis); `stored` is the database's record, or why it
+/// could not be read.
 pub fn choose_quota(
-    redis: Option<&Result<Option<QuotaRecord>, String>>,
-    stored: &Result<Option<QuotaRecord>, String>,
+    redis: Option<&Result<Option<QuotaRecord>, Unreadable>>,
+    stored: &Result<Option<QuotaRecord>, Unreadable>,
     now_ms: i64,
 ) -> QuotaChoice {
-    let (stored, stored_part) = match stored {
+    let (stored_record, stored_part) = match stored {
         Ok(None) => (None, "no envelope stored in the database".to_owned()),
         Ok(Some(record)) => (
             Some(*record),
             "the stored envelope is older than 10 min".to_owned(),
         ),
-        Err(reason) => (None, format!("the database is unreadable ({reason})")),
+        Err(unreadable) => (
+            None,
+            format!("the database is unreadable ({})", unreadable.reason),
+        ),
     };
     if let Some(Ok(Some(record))) = redis {
         return QuotaChoice::Use {
@@ -405,7 +485,7 @@ pub fn choose_quota(
             source: QuotaSource::RedisBucket,
         };
     }
-    if let Some(record) = stored.filter(|record| record.is_recent_at(now_ms)) {
+    if let Some(record) = stored_record.filter(|record| record.is_recent_at(now_ms)) {
         return QuotaChoice::Use {
             record,
             source: QuotaSource::StoredEnvelope,
@@ -414,11 +494,26 @@ pub fn choose_quota(
     let redis_part = match redis {
         None => String::new(),
         Some(Ok(_)) => "the redis bucket has no state; ".to_owned(),
-        Some(Err(reason)) => format!("the redis bucket is unreadable ({reason}); "),
+        Some(Err(unreadable)) => {
+            format!("the redis bucket is unreadable ({}); ", unreadable.reason)
+        }
+    };
+    // The remedy of the first source that failed; a source that merely has nothing yet comes
+    // after one that cannot be read.
+    let remedy = match (redis, stored) {
+        (Some(Err(unreadable)), _) => unreadable.remedy.clone(),
+        (_, Err(unreadable)) => unreadable.remedy.clone(),
+        (Some(Ok(_)), _) => format!(
+            "the redis bucket resynchronises from the next keepa answer to a running worker \
+             (after a redis restart, `flush tokens` or `flush all`): run `{}` again in a minute; \
+             if no worker runs, start one",
+            commands::DIAG
+        ),
+        (None, Ok(_)) => "start the worker (it records every envelope)".to_owned(),
     };
     QuotaChoice::Probe {
-        fallback: stored,
-        why: format!("{redis_part}{stored_part}"),
+        fallback: stored_record,
+        why: Unreadable::new(format!("{redis_part}{stored_part}"), remedy),
     }
 }
 
@@ -428,45 +523,90 @@ pub fn choose_quota(
 #[derive(Debug, Clone)]
 struct StoredState {
     quota: Option<QuotaRecord>,
-    heartbeats: Result<Vec<Heartbeat>, String>,
-    pause: Result<Option<PauseFlag>, String>,
-    incidents: Result<Vec<Incident>, String>,
+    heartbeats: Result<Vec<Heartbeat>, Unreadable>,
+    pause: Result<Option<PauseFlag>, Unreadable>,
+    incidents: Result<Vec<Incident>, Unreadable>,
 }
 
 struct StoreFacts {
-    state: Result<StoredState, String>,
-    backlog: Result<u64, String>,
-    ages: Result<deal_store::AgeBuckets, String>,
-    funnel: Result<Funnel, String>,
-    errors: Result<Vec<(String, u64)>, String>,
-    database: Result<DatabaseFacts, String>,
-    watermark: Result<Option<WatermarkFacts>, String>,
+    state: Result<StoredState, Unreadable>,
+    backlog: Result<u64, Unreadable>,
+    ages: Result<deal_store::AgeBuckets, Unreadable>,
+    funnel: Result<Funnel, Unreadable>,
+    errors: Result<Vec<(String, u64)>, Unreadable>,
+    database: Result<DatabaseFacts, Unreadable>,
+    watermark: Result<Option<WatermarkFacts>, Unreadable>,
+    fences: Result<Vec<Fence>, Unreadable>,
+    file_missing: bool,
 }
 
 impl StoreFacts {
-    fn unavailable(reason: &str) -> StoreFacts {
+    fn unavailable(unreadable: &Unreadable) -> StoreFacts {
         StoreFacts {
-            state: Err(reason.to_owned()),
-            backlog: Err(reason.to_owned()),
-            ages: Err(reason.to_owned()),
-            funnel: Err(reason.to_owned()),
-            errors: Err(reason.to_owned()),
-            database: Err(reason.to_owned()),
-            watermark: Err(reason.to_owned()),
+            state: Err(unreadable.clone()),
+            backlog: Err(unreadable.clone()),
+            ages: Err(unreadable.clone()),
+            funnel: Err(unreadable.clone()),
+            errors: Err(unreadable.clone()),
+            database: Err(unreadable.clone()),
+            watermark: Err(unreadable.clone()),
+            fences: Err(unreadable.clone()),
+            file_missing: false,
         }
     }
+}
+
+/// A store error as an [`Unreadable`] source, with the remedy for its kind.
+fn store_unreadable(error: &StoreError, path: &Path) -> Unreadable {
+    let path = path.display();
+    let remedy = match error {
+        StoreError::Locked { .. } => format!(
+            "another process holds {path} locked (a sqlite3 session, or a tool in exclusive \
+             locking mode: the worker's own writes never block readers): find it with \
+             `fuser -v {path}`, end its transaction or stop it, then run `{}` again",
+            commands::DIAG
+        ),
+        StoreError::Corrupt { .. } => "stop the worker and restore the database from a backup, \
+             or move it aside so that the worker starts an empty store"
+            .to_owned(),
+        StoreError::NewerSchema { .. } => {
+            "run a diag built from the same version as the worker that wrote the database"
+                .to_owned()
+        }
+        StoreError::NotMigrated { .. } => format!(
+            "start the worker once (it migrates the database), then run `{}` again",
+            commands::DIAG
+        ),
+        _ => "check --database: it must name the worker's sqlite file, which this user can read \
+             and write (sqlite's WAL index needs it): run diag as the worker's user"
+            .to_owned(),
+    };
+    Unreadable::new(error.to_string(), remedy)
 }
 
 fn read_store(path: &Path, now_ms: i64) -> StoreFacts {
     match std::fs::metadata(path) {
         Ok(metadata) if metadata.is_file() => {}
         Ok(_) => {
-            return StoreFacts::unavailable(&format!("database {} is not a file", path.display()));
+            return StoreFacts::unavailable(&Unreadable::new(
+                format!("database {} is not a file", path.display()),
+                "check --database: it must name the worker's sqlite file, not a directory",
+            ));
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return StoreFacts {
+                file_missing: true,
+                ..StoreFacts::unavailable(&Unreadable::new(
+                    format!("database {} does not exist", path.display()),
+                    "check --database: it must name the worker's sqlite file (the worker \
+                     creates it at its first start; diag never does)",
+                ))
+            };
         }
         Err(error) => {
-            return StoreFacts::unavailable(&format!(
-                "database {} cannot be read: {error}",
-                path.display()
+            return StoreFacts::unavailable(&Unreadable::new(
+                format!("database {} cannot be read: {error}", path.display()),
+                "check --database and its permissions: run diag as the worker's user",
             ));
         }
     }
@@ -477,18 +617,17 @@ fn read_store(path: &Path, now_ms: i64) -> StoreFacts {
     };
     let readers = match Readers::open(path, &options) {
         Ok(readers) => readers,
-        Err(error) => return StoreFacts::unavailable(&error.to_string()),
+        Err(error) => return StoreFacts::unavailable(&store_unreadable(&error, path)),
     };
     let now = UnixSeconds(now_ms.div_euclid(1000));
+    let unreadable = |error: StoreError| store_unreadable(&error, path);
     readers.with(|reader| StoreFacts {
-        state: read_state(&reader),
-        backlog: reader.backlog_depth().map_err(|error| error.to_string()),
-        ages: reader.age_buckets(now).map_err(|error| error.to_string()),
-        funnel: read_funnel(&reader, now),
-        errors: reader
-            .errors_last_24h(now)
-            .map_err(|error| error.to_string()),
-        database: read_database_facts(&reader, path),
+        state: read_state(&reader, path),
+        backlog: reader.backlog_depth().map_err(unreadable),
+        ages: reader.age_buckets(now).map_err(unreadable),
+        funnel: read_funnel(&reader, now).map_err(unreadable),
+        errors: reader.errors_last_24h(now).map_err(unreadable),
+        database: read_database_facts(&reader, path).map_err(unreadable),
         watermark: reader
             .stored_watermark()
             .map(|stored| {
@@ -497,7 +636,9 @@ fn read_store(path: &Path, now_ms: i64) -> StoreFacts {
                     updated_at_ms: updated_at.0.saturating_mul(1000),
                 })
             })
-            .map_err(|error| error.to_string()),
+            .map_err(unreadable),
+        fences: reader.fences().map_err(unreadable),
+        file_missing: false,
     })
 }
 
@@ -505,20 +646,17 @@ fn keepa_minute_to_unix_ms(minute: KeepaMinute) -> i64 {
     minute.to_unix_seconds().0.saturating_mul(1000)
 }
 
-fn read_funnel(reader: &Reader<'_>, now: UnixSeconds) -> Result<Funnel, String> {
-    let text = |error: deal_store::StoreError| error.to_string();
+fn read_funnel(reader: &Reader<'_>, now: UnixSeconds) -> Result<Funnel, StoreError> {
     Ok(Funnel {
-        stored: reader.stored_deal_count().map_err(text)?,
-        visible: reader.count_deals(&DealFilter::default()).map_err(text)?,
-        quarantined: reader.quarantined_count().map_err(text)?,
-        rejected_last_24h: reader.rejections_last_24h(now).map_err(text)?,
+        stored: reader.stored_deal_count()?,
+        visible: reader.count_deals(&DealFilter::default())?,
+        quarantined: reader.quarantined_count()?,
+        rejected_last_24h: reader.rejections_last_24h(now)?,
     })
 }
 
-fn read_database_facts(reader: &Reader<'_>, path: &Path) -> Result<DatabaseFacts, String> {
-    let integrity = reader
-        .integrity_check()
-        .map_err(|error| error.to_string())?;
+fn read_database_facts(reader: &Reader<'_>, path: &Path) -> Result<DatabaseFacts, StoreError> {
+    let integrity = reader.integrity_check()?;
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
     let size_bytes = [path.as_os_str(), wal.as_os_str()]
@@ -532,8 +670,10 @@ fn read_database_facts(reader: &Reader<'_>, path: &Path) -> Result<DatabaseFacts
     })
 }
 
-fn read_state(reader: &Reader<'_>) -> Result<StoredState, String> {
-    let entries = reader.all_state().map_err(|error| error.to_string())?;
+fn read_state(reader: &Reader<'_>, path: &Path) -> Result<StoredState, Unreadable> {
+    let entries = reader
+        .all_state()
+        .map_err(|error| store_unreadable(&error, path))?;
     let mut state = StoredState {
         quota: None,
         heartbeats: Ok(Vec::new()),
@@ -544,9 +684,16 @@ fn read_state(reader: &Reader<'_>) -> Result<StoredState, String> {
     let mut heartbeat_errors = Vec::new();
     for entry in entries {
         let corrupt = |error: serde_json::Error| {
-            format!(
-                "state key {} holds a value that cannot be read: {error}",
-                entry.key
+            Unreadable::new(
+                format!(
+                    "state key {} holds a value that cannot be read: {error}",
+                    entry.key
+                ),
+                format!(
+                    "the worker rewrites its heartbeats at the next report; to remove the state \
+                     entries kept for diag, run `cargo run -p flush -- all --yes --database {}`",
+                    path.display()
+                ),
             )
         };
         if entry.key == QUOTA_STATE_KEY {
@@ -581,35 +728,56 @@ struct FleetState {
     call_rates: Vec<(String, f64)>,
     incidents: Vec<Incident>,
     pause: Option<PauseFlag>,
+    /// The leases whose fencing counter Redis holds.
+    fencing_counters: Vec<String>,
+}
+
+/// A dead or unusable Redis as an [`Unreadable`] source.
+fn redis_unreadable(reason: String, endpoint: &str) -> Unreadable {
+    Unreadable::new(
+        reason,
+        format!(
+            "start redis at {endpoint}, or fix --redis-url (KEEPA_DEALS_REDIS_URL); then run `{}` \
+             again",
+            commands::DIAG
+        ),
+    )
 }
 
 async fn bounded<T, E: fmt::Display>(
     what: &str,
     endpoint: &str,
     operation: impl Future<Output = Result<T, E>>,
-) -> Result<T, String> {
-    match tokio::time::timeout(REDIS_TIMEOUT, operation).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err(format!("{what}: {error}")),
-        Err(_) => Err(format!(
+) -> Result<T, Unreadable> {
+    let reason = match tokio::time::timeout(REDIS_TIMEOUT, operation).await {
+        Ok(Ok(value)) => return Ok(value),
+        Ok(Err(error)) => format!("{what}: {error}"),
+        Err(_) => format!(
             "{what}: redis at {endpoint} did not answer within {} s",
             REDIS_TIMEOUT.as_secs()
-        )),
-    }
+        ),
+    };
+    Err(redis_unreadable(reason, endpoint))
 }
 
-async fn read_fleet(redis: &RedisSource) -> Result<FleetState, String> {
+async fn read_fleet(redis: &RedisSource) -> Result<FleetState, Unreadable> {
     let endpoint = redis.endpoint();
     let fleet = Fleet::connect(&redis.url, FleetConfig::with_prefix(&redis.key_prefix))
-        .map_err(|error| error.to_string())?;
+        .map_err(|error| redis_unreadable(error.to_string(), endpoint))?;
     // The first operation tells a dead Redis; the others then are not attempted.
     let now_ms = bounded("reading the fleet clock", endpoint, fleet.now_ms()).await?;
     let heartbeats = bounded("reading heartbeats", endpoint, fleet.heartbeats()).await?;
     let keys = bounded("listing fleet keys", endpoint, fleet.list_keys()).await?;
     let mut leases = Vec::new();
+    let mut fencing_counters = Vec::new();
     for key in &keys {
-        let KeyKind::Lease { name } = key.kind() else {
-            continue;
+        let name = match key.kind() {
+            KeyKind::Lease { name } => name,
+            KeyKind::LeaseFencing { name } => {
+                fencing_counters.push(name.clone());
+                continue;
+            }
+            _ => continue,
         };
         let inspected = bounded("inspecting a lease", endpoint, fleet.inspect(name)).await?;
         if let Some(info) = inspected {
@@ -645,19 +813,21 @@ async fn read_fleet(redis: &RedisSource) -> Result<FleetState, String> {
         call_rates,
         incidents,
         pause,
+        fencing_counters,
     })
 }
 
 async fn read_redis_quota(
     redis: &RedisSource,
     fleet_now_ms: i64,
-) -> Result<Option<QuotaRecord>, String> {
+) -> Result<Option<QuotaRecord>, Unreadable> {
     let config = RedisConfig {
         key_prefix: redis.key_prefix.clone(),
         endpoint: Some(redis.endpoint().to_owned()),
         ..RedisConfig::default()
     };
-    let bucket = Bucket::redis_from_url(&redis.url, config).map_err(|error| error.to_string())?;
+    let bucket = Bucket::redis_from_url(&redis.url, config)
+        .map_err(|error| redis_unreadable(error.to_string(), redis.endpoint()))?;
     let snapshot = bounded("reading the bucket", redis.endpoint(), bucket.snapshot()).await?;
     if !snapshot.synced {
         return Ok(None);

@@ -12,7 +12,9 @@
 //!   Redis through fleet and token-bucket (fleet tier), the instance lock through a
 //!   [`LockInspector`], and Keepa's `/token` through a [`TokenProbe`] — at most once, and only
 //!   when no quota observation younger than [`RECENT_QUOTA_MS`] exists. A source that cannot be
-//!   read makes its checks UNKNOWN with the reason; the report as a whole never fails.
+//!   read (an [`Unreadable`]) makes its checks UNKNOWN with the reason and the remedy for that
+//!   kind of failure; the report as a whole never fails. History that a restarted Redis lost
+//!   (incidents, call counts) is UNKNOWN too, not an empty PASS.
 //! - [`render_human`] and [`render_json`].
 //! - [`records`]: the state keys and the [`QuotaRecord`] shape the worker writes into the
 //!   store for the embedded tier.
@@ -40,6 +42,7 @@ pub mod records;
 mod render;
 mod report;
 
+pub use crate::checks::Unreadable;
 pub use crate::gather::{
     ConfigError, LockInspector, NoProbe, Observations, ProbeError, RedisSource, Sources,
     TokenProbe, diagnose, evaluate,

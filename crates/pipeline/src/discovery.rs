@@ -155,6 +155,18 @@ pub async fn run<T: Transport>(shared: Shared<T>) {
                 shared
                     .metrics
                     .add("keepa_errors_total", &[("kind", error_kind(&error))], 1.0);
+                if let DiscoveryError::Keepa(keepa_error) = &error {
+                    // Counted by kind where diag reads them, as analysis counts its own: a key
+                    // Keepa refuses must show even when discovery is the only task calling Keepa.
+                    let (kind, now) = (keepa_error.kind(), shared.clock.now());
+                    if let Err(store_error) = shared
+                        .store
+                        .write(move |writer| writer.record_error(kind, now))
+                        .await
+                    {
+                        tracing::warn!(%store_error, "could not count a keepa error in the database");
+                    }
+                }
                 let until_ms =
                     shared.clock.now_ms() + i64::try_from(next_in.as_millis()).unwrap_or(i64::MAX);
                 reporter

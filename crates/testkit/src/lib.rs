@@ -4,9 +4,18 @@
 //! tests in [`REDIS_URL_ENV`]. Tests that need Redis call [`redis_url`], which panics with
 //! instructions when the variable is missing: a Redis test never skips silently.
 //!
-//! This crate starts nothing itself and holds no state beyond a process-wide counter.
+//! The shared server is never stopped by a test. A test that must kill or restart a Redis
+//! server (a crash, an outage, a restart without persistence) starts a [`PrivateRedis`] of its
+//! own instead.
+//!
+//! Apart from [`PrivateRedis`], this crate starts nothing and holds no state beyond a
+//! process-wide counter.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+
+mod private_redis;
+
+pub use private_redis::{PrivateRedis, STARTUP_LIMIT};
 
 /// The environment variable through which `cargo xtask test` passes the private Redis URL.
 pub const REDIS_URL_ENV: &str = "KEEPA_DEALS_TEST_REDIS_URL";

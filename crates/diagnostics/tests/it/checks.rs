@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use deal_store::AgeBuckets;
 use diagnostics::checks::{
-    self, DatabaseFacts, Funnel, LeaseObservation, QuotaInput, QuotaSource, Tier, WatermarkFacts,
+    self, DatabaseFacts, Funnel, LeaseObservation, QuotaInput, QuotaSource, Tier, Unreadable,
+    WatermarkFacts,
 };
 use diagnostics::{CheckResult, Report, Status, exit_code};
 use fleet::{Incident, TaskState, WaitReason};
@@ -15,10 +16,15 @@ use crate::support::{MINUTE_MS, NOW_MS, heartbeat, quota, waiting, working};
 fn check(result: CheckResult, expected: Status) -> CheckResult {
     assert_eq!(result.status, expected, "{result:?}");
     assert!(!result.detail.contains('\n'), "one line: {result:?}");
-    if matches!(expected, Status::Warn | Status::Fail) {
+    if expected != Status::Pass {
         assert!(result.remedy.is_some(), "a remedy for {result:?}");
     }
     result
+}
+
+/// A source that could not be read, as gathering hands it over.
+fn unreadable(reason: &str) -> Unreadable {
+    Unreadable::new(reason, format!("fix: {reason}"))
 }
 
 const FIFTEEN_MIN: i64 = 15 * MINUTE_MS;
@@ -94,9 +100,18 @@ fn backing_off_for_long_is_a_stall() {
         backoff,
         true,
     )]);
-    check(
+    let result = check(
         checks::check_task_progress(&heartbeats, NOW_MS),
         Status::Fail,
+    );
+    // Restarting does not help while Keepa refuses the requests: look at the errors first.
+    assert!(
+        result
+            .remedy
+            .as_deref()
+            .unwrap()
+            .contains("see api_errors first"),
+        "{result:?}"
     );
 }
 
@@ -115,10 +130,11 @@ fn task_progress_without_heartbeats_warns_and_stopped_warns() {
     )]);
     check(checks::check_task_progress(&stopped, NOW_MS), Status::Warn);
     let unknown = check(
-        checks::check_task_progress(&Err("redis is down".to_owned()), NOW_MS),
+        checks::check_task_progress(&Err(unreadable("redis is down")), NOW_MS),
         Status::Unknown,
     );
     assert_eq!(unknown.detail, "redis is down");
+    assert_eq!(unknown.remedy.as_deref(), Some("fix: redis is down"));
 }
 
 #[test]
@@ -167,7 +183,7 @@ fn a_lease_held_by_a_dead_owner_warns() {
     );
     check(checks::check_leases(&Ok(Vec::new()), NOW_MS), Status::Pass);
     check(
-        checks::check_leases(&Err("down".to_owned()), NOW_MS),
+        checks::check_leases(&Err(unreadable("down")), NOW_MS),
         Status::Unknown,
     );
 }
@@ -180,7 +196,7 @@ fn backlog_boundaries() {
     check(checks::check_backlog(&Ok(999)), Status::Warn);
     check(checks::check_backlog(&Ok(1000)), Status::Fail);
     check(
-        checks::check_backlog(&Err("not tracked".to_owned())),
+        checks::check_backlog(&Err(unreadable("not tracked"))),
         Status::Unknown,
     );
 }
@@ -299,19 +315,66 @@ fn call_rates_against_expectations() {
 
 #[test]
 fn database_integrity() {
+    let held: Result<_, Unreadable> = Ok(Some(Some(42)));
     let sound = DatabaseFacts {
         integrity: vec!["ok".to_owned()],
         size_bytes: 3 * 1024 * 1024 / 2,
     };
-    let result = check(checks::check_database(&Ok(sound)), Status::Pass);
+    let result = check(
+        checks::check_database(&Ok(sound), false, &held),
+        Status::Pass,
+    );
     assert_eq!(result.detail, "integrity ok, 1.5 MiB");
     let broken = DatabaseFacts {
         integrity: vec!["row 3 missing from index".to_owned()],
         size_bytes: 10,
     };
-    check(checks::check_database(&Ok(broken)), Status::Fail);
     check(
-        checks::check_database(&Err("database x.sqlite cannot be read".to_owned())),
+        checks::check_database(&Ok(broken), false, &held),
+        Status::Fail,
+    );
+    let locked = check(
+        checks::check_database(
+            &Err(unreadable("database x.sqlite is locked")),
+            false,
+            &held,
+        ),
+        Status::Unknown,
+    );
+    assert_eq!(
+        locked.remedy.as_deref(),
+        Some("fix: database x.sqlite is locked")
+    );
+}
+
+#[test]
+fn a_missing_database_fails_only_while_a_worker_holds_its_lock() {
+    let missing = || Err(unreadable("database x.sqlite does not exist"));
+    let gone = check(
+        checks::check_database(&missing(), true, &Ok(Some(Some(42)))),
+        Status::Fail,
+    );
+    assert!(gone.detail.contains("worker pid 42"), "{gone:?}");
+    assert!(
+        gone.remedy.as_deref().unwrap().contains("kill -STOP 42"),
+        "{gone:?}"
+    );
+    check(
+        checks::check_database(&missing(), true, &Ok(Some(None))),
+        Status::Fail,
+    );
+    // No worker: a wrong --database, or nothing ran yet.
+    check(
+        checks::check_database(&missing(), true, &Ok(None)),
+        Status::Unknown,
+    );
+    check(
+        checks::check_database(&missing(), true, &Err(unreadable("lock unreadable"))),
+        Status::Unknown,
+    );
+    // Present but unreadable (locked, corrupt) while the worker runs: not a deleted file.
+    check(
+        checks::check_database(&missing(), false, &Ok(Some(Some(42)))),
         Status::Unknown,
     );
 }
@@ -388,7 +451,7 @@ fn the_instance_lock_free_warns_only_in_the_embedded_tier() {
         Status::Pass,
     );
     check(
-        checks::check_instance_lock(&Err("permission denied".to_owned()), Tier::Embedded),
+        checks::check_instance_lock(&Err(unreadable("permission denied")), Tier::Embedded),
         Status::Unknown,
     );
 }
@@ -454,7 +517,7 @@ fn quota_foreign_consumption_warns() {
 fn quota_without_observation_is_unknown_and_a_rejected_key_fails() {
     check(
         checks::check_quota(
-            &QuotaInput::Unavailable("no state".to_owned()),
+            &QuotaInput::Unavailable(unreadable("no state")),
             -180,
             false,
             NOW_MS,

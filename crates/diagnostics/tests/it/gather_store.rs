@@ -176,8 +176,9 @@ fn the_embedded_pause_flag_and_a_corrupt_heartbeat_are_reported() {
     assert!(tasks.detail.contains("heartbeat:analysis"), "{tasks:?}");
 }
 
+/// Every check that reads the database is UNKNOWN, saying why and what to do.
 #[track_caller]
-fn assert_store_checks_unknown(report: &diagnostics::Report, reason_part: &str) {
+fn assert_store_checks_unknown(report: &diagnostics::Report, reason_part: &str, remedy_part: &str) {
     for name in [
         names::DATABASE,
         names::BACKLOG,
@@ -194,6 +195,13 @@ fn assert_store_checks_unknown(report: &diagnostics::Report, reason_part: &str) 
             check.detail.contains(reason_part),
             "{check:?} should say {reason_part:?}"
         );
+        assert!(
+            check
+                .remedy
+                .as_deref()
+                .is_some_and(|remedy| remedy.contains(remedy_part)),
+            "{check:?} should advise {remedy_part:?}"
+        );
     }
 }
 
@@ -204,7 +212,7 @@ fn a_missing_database_is_unknown_with_the_reason() {
     let sources = Sources::embedded(&path);
     let lock = FixedLock(Ok(None));
     let report = diagnostics::evaluate(&gather_with(&sources, &NoProbe, &lock), &sources, NOW_MS);
-    assert_store_checks_unknown(&report, "absent.sqlite");
+    assert_store_checks_unknown(&report, "absent.sqlite", "check --database");
     assert!(!path.exists(), "diagnostics never creates the database");
     // Nothing is worse than UNKNOWN but the free lock's WARN.
     assert_eq!(report.exit_code(), diagnostics::exit_code::WARNING);
@@ -224,7 +232,11 @@ fn a_file_that_is_not_sqlite_is_unknown_with_the_reason() {
     let database = report.check(names::DATABASE).expect("database");
     assert_eq!(database.status, Status::Unknown);
     assert!(database.detail.contains("notes.sqlite"), "{database:?}");
-    assert_store_checks_unknown(&report, "notes.sqlite");
+    assert_store_checks_unknown(
+        &report,
+        "notes.sqlite",
+        "restore the database from a backup",
+    );
     assert_eq!(report.exit_code(), diagnostics::exit_code::UNKNOWN);
 }
 
@@ -253,7 +265,11 @@ fn the_quota_choice_prefers_redis_then_a_recent_envelope() {
         QuotaChoice::Probe { fallback: Some(record), .. } if record == old
     ));
     assert!(matches!(
-        choose_quota(Some(&Err("down".to_owned())), &Ok(None), NOW_MS),
+        choose_quota(
+            Some(&Err(diagnostics::Unreadable::new("down", "start redis"))),
+            &Ok(None),
+            NOW_MS
+        ),
         QuotaChoice::Probe { fallback: None, .. }
     ));
 }

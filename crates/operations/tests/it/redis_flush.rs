@@ -2,8 +2,60 @@
 //! fleet-tier worker's prefix (its bucket state, heartbeats, lease), and the worker keeps going —
 //! its next request finds the bucket unsynced and reconciles from Keepa — which shows
 //! as `/api/deal-count` growing. The test blocks on the worker's log lines, never on a sleep.
+//!
+//! `diag` tells the truth on both sides of it. Right after the flush — the worker frozen with
+//! SIGSTOP, so that the report cannot race its recovery — the bucket has no state (quota UNKNOWN,
+//! with the remedy that it resynchronises from the worker's next answer) and no task has reported
+//! progress (WARN); nothing FAILs. Once the worker has stored deals with new requests, the quota
+//! comes from the Redis bucket again, and the deals committed before the flush are all there.
+
+use std::path::Path;
 
 use crate::support::{Worker, check, run, temp_database};
+
+/// `diag --json` on the worker's prefix and database: the exit code and the report.
+fn diag(url: &str, prefix: &str, database: &Path) -> (i32, serde_json::Value) {
+    let database = database.to_str().expect("a utf-8 path");
+    let output = run(
+        "diag",
+        &[
+            "--redis-url",
+            url,
+            "--key-prefix",
+            prefix,
+            "--database",
+            database,
+            "--json",
+            "--no-probe",
+        ],
+    );
+    let code = output.status.code().expect("diag exits");
+    let (stdout, _) = check(&output, code);
+    (code, serde_json::from_str(&stdout).expect("json on stdout"))
+}
+
+#[track_caller]
+fn check_named<'report>(
+    report: &'report serde_json::Value,
+    name: &str,
+) -> &'report serde_json::Value {
+    report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|check| check["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name}: {report}"))
+}
+
+#[track_caller]
+fn says(check: &serde_json::Value, field: &str, part: &str) {
+    assert!(
+        check[field]
+            .as_str()
+            .is_some_and(|text| text.contains(part)),
+        "{field} should say {part:?}: {check}"
+    );
+}
 
 #[test]
 fn a_worker_keeps_storing_deals_after_its_prefix_is_flushed() {
@@ -28,11 +80,25 @@ fn a_worker_keeps_storing_deals_after_its_prefix_is_flushed() {
         stdout.contains(&format!("{prefix}fleet:heartbeats")),
         "{stdout}"
     );
+    worker.signal("STOP");
     let (stdout, _) = check(&flush_all(&["--yes", "--force"]), 0);
     assert!(
         stdout.contains(&format!("done: delete {bucket_key}")),
         "{stdout}"
     );
+
+    let (code, report) = diag(&url, &prefix, &database);
+    assert_eq!(code, 1, "WARNING, nothing fails: {report}");
+    let quota = check_named(&report, "quota");
+    assert_eq!(quota["status"], "unknown", "{quota}");
+    says(quota, "detail", "the redis bucket has no state");
+    says(quota, "remedy", "resynchronises");
+    let tasks = check_named(&report, "task_progress");
+    assert_eq!(tasks["status"], "warn", "{tasks}");
+    says(tasks, "detail", "no task has reported progress");
+    assert_eq!(check_named(&report, "leases")["detail"], "no lease is held");
+    assert_eq!(check_named(&report, "database")["status"], "pass");
+    worker.signal("CONT");
 
     // Analysis goes on storing deals that the API counts. (Whether the bucket is resynchronised
     // by a `/token` call or by the envelope of a request already in flight is a race, so the
@@ -47,4 +113,18 @@ fn a_worker_keeps_storing_deals_after_its_prefix_is_flushed() {
     assert!(after > before);
     let (status, _) = worker.get("/api/deals?limit=1");
     assert!(status.contains("200"), "{status}");
+
+    // A deal fetched before the flush may have been stored after it; the next stored batch
+    // needed a request of its own, which resynchronised the bucket.
+    loop {
+        worker.wait_for_log("analysis: stored");
+        if worker.deal_count() > after {
+            break;
+        }
+    }
+    let (_, report) = diag(&url, &prefix, &database);
+    let quota = check_named(&report, "quota");
+    assert_eq!(quota["status"], "pass", "{quota}");
+    says(quota, "detail", "from redis bucket");
+    assert_eq!(check_named(&report, "database")["status"], "pass");
 }

@@ -1,5 +1,5 @@
-//! What the reliability suite shares: the built binaries (`worker`, `flush`, `watchdog`, built
-//! once per run with the cargo that runs the tests), a worker child that is killed when the test
+//! What the reliability suite shares: the built binaries (`worker`, `flush`, `watchdog`, `diag`,
+//! built once per run with the cargo that runs the tests), a worker child that is killed when the test
 //! ends, line readers that block on a process's output instead of sleeping, a minimal HTTP GET,
 //! and temporary databases with planted state.
 
@@ -36,7 +36,7 @@ pub(crate) fn binary(name: &str) -> PathBuf {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let output = Command::new(cargo)
             .args([
-                "build", "--quiet", "-p", "worker", "-p", "flush", "-p", "watchdog",
+                "build", "--quiet", "-p", "worker", "-p", "flush", "-p", "watchdog", "-p", "diag",
             ])
             .current_dir(workspace)
             .output()
@@ -195,6 +195,16 @@ impl Worker {
         assert!(status.contains("200"), "{status}: {body}");
         let value: serde_json::Value = serde_json::from_str(&body).expect("json");
         value["count"].as_u64().expect("a count")
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`, …) with `kill(1)`, as an operator would.
+    pub(crate) fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} {}", self.pid());
     }
 
     /// SIGKILL, then reap: afterwards its pid is gone from `/proc`.

@@ -264,6 +264,25 @@ async fn a_revoked_key_quarantines_nothing_and_keeps_the_backlog() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_revoked_key_is_counted_where_diag_reads_it_even_with_nothing_queued() {
+    // Nothing queued: discovery is the only task that calls Keepa, and diag's api_errors check
+    // must still see that Keepa refuses the key.
+    let run = run_worker_with_key(1, 20, None, "revokedkey0123456789", |_| Ok(())).await;
+    let now = keepa_model::UnixSeconds(START_UNIX_MS / 1_000 + 3600);
+    let errors = run
+        .store
+        .read(move |reader| reader.errors_last_24h(now))
+        .await
+        .unwrap();
+    assert!(
+        errors
+            .iter()
+            .any(|(kind, count)| kind == "invalid_key" && *count > 0),
+        "discovery's refused requests are counted by kind: {errors:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn discovery_outranks_a_store_that_remembers_a_higher_fence_than_the_fleet() {
     // As after a wiped Redis: the database saw fencing 41, the fleet counter starts again at 1.
     let run = run_worker_with_key(1, 20, None, KEY, |writer| {

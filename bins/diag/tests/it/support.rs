@@ -1,0 +1,58 @@
+//! What the `diag` tests share: running the built binary with the deployment's environment
+//! removed, checking its exit code (and that nothing panicked), and temporary databases.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs the built `diag` with `arguments`, without the developer's key, Redis URL or colours.
+pub(crate) fn diag(arguments: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_diag"))
+        .args(arguments)
+        .env_remove("KEEPA_API_KEY")
+        .env_remove("KEEPA_DEALS_REDIS_URL")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("diag runs")
+}
+
+/// Asserts the exit code and that nothing panicked; answers stdout and stderr.
+#[track_caller]
+pub(crate) fn check(output: &Output, expected_code: i32) -> (String, String) {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(
+        output.status.code(),
+        Some(expected_code),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "no panic: {stderr}");
+    (stdout, stderr)
+}
+
+/// A new, migrated database `deals.sqlite` in `directory`, as a `--database` argument.
+pub(crate) fn temp_database(directory: &Path) -> String {
+    let path = directory.join("deals.sqlite");
+    deal_store::Writer::open(&path, deal_store::StoreOptions::default()).expect("a new store");
+    path.to_str().expect("a utf-8 path").to_owned()
+}
+
+/// `diag --json`'s report, parsed.
+#[track_caller]
+pub(crate) fn json_report(stdout: &str) -> serde_json::Value {
+    serde_json::from_str(stdout)
+        .unwrap_or_else(|error| panic!("json on stdout ({error}): {stdout}"))
+}
+
+/// The check called `name` in a JSON report.
+#[track_caller]
+pub(crate) fn json_check<'report>(
+    report: &'report serde_json::Value,
+    name: &str,
+) -> &'report serde_json::Value {
+    report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|check| check["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name} in {report}"))
+}
