@@ -132,11 +132,57 @@ pub async fn run_refresh<T: Transport>(shared: Shared<T>) {
         BacklogKind::Refresh,
         async |shared| urgent_refresh_batch_size(shared).await,
         async |shared, asins| {
-            let n = refresh(shared, asins, Lane::Urgent, DealSource::Refresh).await?;
+            let (recent, older) = split_by_recency(shared, asins).await?;
+            let mut n = 0;
+            if !recent.is_empty() {
+                n += refresh(shared, recent, Lane::Urgent, DealSource::Refresh).await?;
+            }
+            if !older.is_empty() {
+                n += refresh(shared, older, Lane::Bulk, DealSource::Refresh).await?;
+            }
             Ok(format!("refreshed {n} deals"))
         },
     )
     .await;
+}
+
+/// Splits changed deals into those seen within the schedule's `recent_window` (refreshed in
+/// the urgent lane: what the API shows now) and the rest (bulk: deals nobody has seen lately
+/// can wait behind urgent work). A deal no longer stored counts as recent; `refresh` analyses
+/// it again.
+async fn split_by_recency<T>(
+    shared: &Shared<T>,
+    asins: Vec<Asin>,
+) -> Result<(Vec<Asin>, Vec<Asin>), BatchFailure> {
+    let window = i64::try_from(shared.config.schedule.recent_window.as_secs()).unwrap_or(i64::MAX);
+    let since = shared.clock.now().0.saturating_sub(window);
+    let seen: Vec<Option<i64>> = shared
+        .store
+        .read({
+            let asins = asins.clone();
+            move |reader| {
+                asins
+                    .iter()
+                    .map(|&asin| Ok(reader.deal(asin)?.map(|stored| stored.last_seen_at.0)))
+                    .collect()
+            }
+        })
+        .await?;
+    Ok(partition_by_recency(asins.into_iter().zip(seen), since))
+}
+
+/// `(recent, older)`: deals last seen at or after `since` (Unix seconds), or not stored, and
+/// the rest.
+fn partition_by_recency(
+    deals: impl Iterator<Item = (Asin, Option<i64>)>,
+    since: i64,
+) -> (Vec<Asin>, Vec<Asin>) {
+    let (recent, older): (Vec<_>, Vec<_>) =
+        deals.partition(|(_, last_seen)| last_seen.is_none_or(|at| at >= since));
+    (
+        recent.into_iter().map(|(asin, _)| asin).collect(),
+        older.into_iter().map(|(asin, _)| asin).collect(),
+    )
 }
 
 /// The loop of a task that works through one kind of backlog entry: claim a batch (as large as
@@ -310,9 +356,11 @@ async fn fetch<T: Transport>(
                 &[("lane", lane.as_str())],
                 answer.info.tokens_consumed as f64,
             );
+            shared.record_calls(answer.info.attempts).await;
             shared.record_quota(&answer.info).await;
         }
         Err(error) => {
+            shared.record_calls(1).await;
             shared
                 .metrics
                 .add("keepa_errors_total", &[("kind", error.kind())], 1.0);
@@ -562,4 +610,26 @@ pub async fn run_upkeep<T: Transport>(shared: Shared<T>) {
         }
     }
     reporter.stopped().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deals_seen_within_the_recent_window_are_refreshed_urgently() {
+        let asin = |text: &str| -> Asin { text.parse().unwrap() };
+        let deals = [
+            (asin("B000000001"), Some(1_000)),
+            (asin("B000000002"), Some(999)),
+            (asin("B000000003"), None),
+            (asin("B000000004"), Some(5_000)),
+        ];
+        let (recent, older) = partition_by_recency(deals.into_iter(), 1_000);
+        assert_eq!(
+            recent,
+            [asin("B000000001"), asin("B000000003"), asin("B000000004")]
+        );
+        assert_eq!(older, [asin("B000000002")]);
+    }
 }

@@ -308,6 +308,9 @@ async fn pass_under_lease<T: Transport>(
             // Stopping: commit nothing of this pass; the next run starts from the same watermark.
             return Err(DiscoveryError::Stopping);
         };
+        shared
+            .record_calls(answer.as_ref().map_or(1, |page| page.info.attempts))
+            .await;
         let mut answer = answer?;
         outcome.pages += 1;
         outcome.tokens_spent += answer.info.tokens_consumed;

@@ -206,6 +206,27 @@ impl<T: keepa_client::Transport> Shared<T> {
 }
 
 impl<T> Shared<T> {
+    /// The name this worker's Keepa calls are counted under in the fleet's per-client call
+    /// rates (`diag --expect-client worker@HOST=RATE`): one name per host, stable across
+    /// restarts, so a second worker started by mistake on a host doubles its rate.
+    pub fn call_client_name(&self) -> String {
+        format!("worker@{}", self.fleet.instance().hostname())
+    }
+
+    /// Counts `calls` Keepa requests (429s and retries included) in the fleet's per-client
+    /// call rates, where diag flags a client calling faster than expected (another program,
+    /// or a forgotten worker, spending the key: the "phantom" caller). A failure to count is
+    /// logged and never stops the work.
+    pub async fn record_calls(&self, calls: u32) {
+        let client = self.call_client_name();
+        for _ in 0..calls {
+            if let Err(error) = self.fleet.record_call(&client).await {
+                tracing::debug!(%error, "could not count a keepa call in the fleet's call rates");
+                return;
+            }
+        }
+    }
+
     /// Whether the worker has been asked to stop.
     pub fn stopping(&self) -> bool {
         *self.shutdown.borrow()

@@ -401,5 +401,28 @@ async fn two_workers_on_one_key_share_a_redis_bucket_and_never_pass_the_floor() 
             .unwrap();
     }
     assert!(stored > 0);
+    // Every paid call was counted under the host's worker name in the fleet's call rates,
+    // where diag looks for a phantom caller (the window misses at most the run's first minute).
+    let rates = fleet.call_rates(120).await.unwrap();
+    assert_eq!(
+        rates
+            .iter()
+            .map(|rate| rate.client.as_str())
+            .collect::<Vec<_>>(),
+        ["worker@host"]
+    );
+    let counted = (rates[0].calls_per_minute * 120.0).round() as u64;
+    let sent = counters
+        .requests
+        .get("/deal")
+        .map_or(0, |by| by.values().sum::<u64>())
+        + counters
+            .requests
+            .get("/product")
+            .map_or(0, |by| by.values().sum::<u64>());
+    assert!(
+        counted <= sent && counted * 10 >= sent * 9,
+        "counted {counted} of {sent} calls"
+    );
     real_time.shutdown_background();
 }
