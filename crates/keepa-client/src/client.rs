@@ -292,6 +292,13 @@ impl<T: Transport> KeepaClient<T> {
         self.estimator().learned()
     }
 
+    /// Whether the cost of `kind` has been learned (observed, or restored from an earlier
+    /// run); until then its estimate is Keepa's documented cost, which a kind whose cost varies
+    /// can exceed several times over.
+    pub fn has_learned_cost(&self, kind: RequestKind) -> bool {
+        self.estimator().has_learned(kind)
+    }
+
     /// Starts from costs an earlier run learned (for the kinds this client has not observed
     /// itself yet), instead of Keepa's documented costs, which underestimate every kind whose
     /// cost varies.

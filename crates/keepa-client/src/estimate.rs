@@ -157,6 +157,12 @@ impl CostEstimator {
         );
     }
 
+    /// Whether anything is known of `kind` beyond Keepa's documentation: an observation, or
+    /// a figure restored from an earlier run.
+    pub fn has_learned(&self, kind: RequestKind) -> bool {
+        self.learned.contains_key(&kind)
+    }
+
     /// Everything learned so far, to be kept across restarts with [`CostEstimator::restore`].
     pub fn learned(&self) -> Vec<LearnedCost> {
         let mut learned: Vec<LearnedCost> = self
@@ -209,6 +215,13 @@ mod tests {
             Tokens::from_whole(5)
         );
         assert_eq!(estimator.estimate(PLAIN, 100), Tokens::from_whole(100));
+        assert!(!estimator.has_learned(PLAIN));
+        let mut estimator = estimator;
+        estimator.observe(PLAIN, 1, 1);
+        assert!(estimator.has_learned(PLAIN));
+        let mut restarted = CostEstimator::default();
+        restarted.restore(&estimator.learned());
+        assert!(restarted.has_learned(PLAIN));
     }
 
     #[test]

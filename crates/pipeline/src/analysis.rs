@@ -14,7 +14,7 @@ use deal_store::{BacklogKind, DealSource, DealWrite, FailureOutcome, StoredDeal}
 use fleet::WaitReason;
 use keepa_client::{
     AsinBatch, MAX_ASINS_PER_REQUEST, OfferCount, ProductBatch, ProductQuery, ProductShape,
-    Transport,
+    RequestKind, Transport,
 };
 use keepa_model::{Asin, Product};
 use token_bucket::{Lane, Tokens};
@@ -67,8 +67,16 @@ fn full_shape() -> ProductShape {
 }
 
 /// How many ASINs of `shape` bulk work may fetch now: what the bucket allows at the learned
-/// cost, at least one (which then waits for its tokens), at most one request's worth.
+/// cost, at least one (which then waits for its tokens), at most one request's worth; one
+/// while the shape's cost is still unlearned.
+///
+/// A first batch sized at Keepa's documented cost can cost twice its estimate (offers are
+/// charged per page found): at a small plan that digs a deficit urgent work then waits out
+/// for many minutes. One ASIN teaches the cost for the price of one.
 async fn bulk_batch_size<T: Transport>(shared: &Shared<T>, shape: ProductShape) -> usize {
+    if !shared.client.has_learned_cost(RequestKind::Product(shape)) {
+        return 1;
+    }
     let budget = shared
         .client
         .bucket()
