@@ -100,7 +100,9 @@
 //!
 //! async fn call(bucket: &Bucket, request: &str, estimate: Tokens) -> Result<Response, Error> {
 //!     loop {
-//!         let permit = bucket.acquire(estimate, Lane::Urgent).await?;
+//!         let mut permit = bucket.acquire(estimate, Lane::Urgent).await?;
+//!         // If this call is cancelled from here on, Keepa has most likely charged it.
+//!         permit.mark_sent();
 //!         let response = send(request).await;
 //!         permit.reconcile(&response.envelope).await?;
 //!         if response.status != 429 {
@@ -120,7 +122,10 @@
 //! # Cancellation and crashes
 //!
 //! Dropping a waiting `acquire` future gives up its place in the queue; dropping an unfinished
-//! [`Permit`](crate::Permit) returns its estimate. A process that dies holding a reservation
+//! [`Permit`](crate::Permit) returns its estimate, unless
+//! [`Permit::mark_sent`](crate::Permit::mark_sent) said the request went out: then the estimate
+//! stays spent, since Keepa most likely charged it (returning it would let the projection admit
+//! a request Keepa then refuses). A process that dies holding a reservation
 //! cannot return it: the reservation leaves the in-flight set after
 //! [`Policy::reservation_ttl_ms`](crate::Policy::reservation_ttl_ms) with its estimate counted as
 //! spent, and the next envelope corrects the balance.
