@@ -8,6 +8,7 @@ mod deleted_database;
 mod flush_scope;
 mod frozen_worker;
 mod redis_flush;
+mod redis_restart;
 mod revoked_key;
 mod support;
 mod watchdog_signal;
