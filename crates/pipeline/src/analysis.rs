@@ -89,21 +89,25 @@ async fn bulk_batch_size<T: Transport>(shared: &Shared<T>, shape: ProductShape) 
         .clamp(1, MAX_ASINS_PER_REQUEST)
 }
 
-/// How many changed deals one urgent refresh may take: what a quarter of one refill buys at
-/// the learned cost, between 1 and [`URGENT_REFRESH_BATCH`].
+/// How many changed deals one urgent refresh may take: what a quarter of one refill (less
+/// other programs' spending) buys at the learned cost, between 1 and [`URGENT_REFRESH_BATCH`].
 ///
 /// Every worker's refresh task queues at most one request in the urgent lane, where requests
 /// are served in order. Kept to a fraction of a refill, the refreshes of a whole fleet, plus a
 /// discovery page, fit in about one refill, so a discovery page never waits behind a long
 /// queue of refreshes; a burst of changed deals is worked through batch by batch instead.
 async fn urgent_refresh_batch_size<T: Transport>(shared: &Shared<T>) -> usize {
-    let refill_rate = shared
+    // What refills bring this fleet: the plan less what other programs on the key were seen
+    // spending (the bucket's drift margin).
+    let our_refill = shared
         .client
         .bucket()
         .snapshot()
         .await
-        .map_or(0, |snapshot| snapshot.refill_rate);
-    let quarter_refill = Tokens::from_milli(refill_rate.saturating_mul(1_000) / 4);
+        .map_or(Tokens::ZERO, |snapshot| {
+            Tokens::from_whole(snapshot.refill_rate) - snapshot.drift_margin
+        });
+    let quarter_refill = Tokens::from_milli(our_refill.as_milli() / 4);
     shared
         .client
         .max_asins_for(quarter_refill, ProductShape::default())
