@@ -180,7 +180,8 @@ pub struct Schedule {
     pub discovery_every: Duration,
     /// Between refresh passes over recent deals.
     pub refresh_every: Duration,
-    /// Deals seen within this window are refreshed in the urgent lane.
+    /// Changed deals seen within this window are refreshed in the urgent lane; older ones in
+    /// the bulk lane.
     pub recent_window: Duration,
     /// Deals not seen for this long are rescued with a light refresh first.
     pub rescue_after: Duration,
