@@ -1,28 +1,32 @@
--- acquire: mirrors `Core::acquire`. ARGV[7] cost (milli-tokens), ARGV[8] lane (1 urgent, 2 bulk),
--- ARGV[9] the waiter id from an earlier Wait, or "" for none.
--- Returns {now, 0} unsynced, {now, 1, reservation} admit, {now, 2, waiter, until_ms} wait,
+-- acquire: mirrors `Core::acquire`. Arguments: cost (milli-tokens), lane (1 urgent, 2 bulk),
+-- whether a waiter follows (0/1), the waiter from an earlier Wait.
+-- Replies {now, 0} unsynced, {now, 1, reservation} admit, {now, 2, waiter, until_ms} wait,
 -- {now, 3, cost, maximum} refuse.
-local cost = integer(ARGV[7], 'cost')
-local lane = integer(ARGV[8], 'lane')
+local URGENT, BULK = core.URGENT, core.BULK
+local cost = core.argument(1)
+local lane = core.argument(2)
 local waiter = nil
-if ARGV[9] ~= '' then
-  waiter = integer(ARGV[9], 'waiter')
+if core.argument(3) == 1 then
+  waiter = core.argument(4)
 end
 
-local state = load_state()
-tick(state)
+local state = core.load_state()
+core.tick(state)
 if not state.synced then
-  save_state(state)
-  return { now, 0 }
+  core.save_state(state)
+  return core.reply(now, 0)
 end
 
-local maximum = maximum_cost(state, lane)
+local maximum = core.cap(state) - policy.urgent_reserve
+if lane == URGENT then
+  maximum = core.cap(state) - policy.deficit_floor
+end
 if cost > maximum then
   if waiter ~= nil then
-    remove_waiter(state, waiter)
+    core.remove_waiter(state, waiter)
   end
-  save_state(state)
-  return { now, 3, cost, maximum }
+  core.save_state(state)
+  return core.reply(now, 3, cost, maximum)
 end
 
 local queue = state.waiters[lane]
@@ -60,14 +64,15 @@ local function needed_with(margin, reserve)
 end
 -- The learned parts (margin, urgent demand) never make a request wait at the cap.
 local fixed = needed_with(0, policy.urgent_reserve)
-local learned = needed_with(drift_margin(state), urgent_reserve(state))
-local needed = math.max(fixed, math.min(learned, cap(state)))
+local learned = needed_with(core.drift_margin(state), core.urgent_reserve(state))
+local needed = math.max(fixed, math.min(learned, core.cap(state)))
 
 if is_head and not blocked_by_urgent and state.balance >= needed then
   if position ~= nil then
     table.remove(queue, position)
   end
-  local reservation = take_id(state)
+  local reservation = state.next_id
+  state.next_id = state.next_id + 1
   state.reservations[#state.reservations + 1] = {
     id = reservation,
     lane = lane,
@@ -78,10 +83,11 @@ if is_head and not blocked_by_urgent and state.balance >= needed then
   if lane == URGENT then
     state.urgent_window[2] = state.urgent_window[2] + cost
   end
-  state.counters[GRANTED] = state.counters[GRANTED] + cost
-  state.counters[ADMITTED + lane - 1] = state.counters[ADMITTED + lane - 1] + 1
-  save_state(state)
-  return { now, 1, reservation }
+  local counters = state.counters
+  counters[core.GRANTED] = counters[core.GRANTED] + cost
+  counters[core.ADMITTED + lane - 1] = counters[core.ADMITTED + lane - 1] + 1
+  core.save_state(state)
+  return core.reply(now, 1, reservation)
 end
 
 local latest = now + policy.max_wait_slice_ms
@@ -89,9 +95,9 @@ local until_ms = latest
 if is_head and not blocked_by_urgent then
   -- The first refill instant at which the balance reaches `needed`, refills alone assumed.
   local missing = needed - state.balance
-  local per_tick = math.max(state.refill_rate * MILLI, 1)
-  local ticks = math.max(floor_div(missing + per_tick - 1, per_tick), 1)
-  until_ms = math.min(state.next_refill_ms + (ticks - 1) * REFILL_PERIOD_MS, latest)
+  local per_tick = math.max(state.refill_rate * core.MILLI, 1)
+  local ticks = math.max(core.floor_div(missing + per_tick - 1, per_tick), 1)
+  until_ms = math.min(state.next_refill_ms + (ticks - 1) * core.REFILL_PERIOD_MS, latest)
 end
 local expires_ms = until_ms + policy.waiter_grace_ms
 local id
@@ -99,8 +105,9 @@ if position ~= nil then
   queue[position].expires_ms = expires_ms
   id = queue[position].id
 else
-  id = take_id(state)
+  id = state.next_id
+  state.next_id = state.next_id + 1
   queue[#queue + 1] = { id = id, expires_ms = expires_ms }
 end
-save_state(state)
-return { now, 2, id, until_ms }
+core.save_state(state)
+return core.reply(now, 2, id, until_ms)

@@ -1,8 +1,8 @@
--- bulk_budget: mirrors `Core::bulk_budget`. Returns {now, budget (milli-tokens)}.
-local state = load_state()
-tick(state)
-save_state(state)
-if not state.synced or #state.waiters[URGENT] > 0 or #state.waiters[BULK] > 0 then
-  return { now, 0 }
+-- bulk_budget: mirrors `Core::bulk_budget`. No arguments. Replies {now, budget (milli-tokens)}.
+local state = core.load_state()
+core.tick(state)
+core.save_state(state)
+if not state.synced or #state.waiters[core.URGENT] > 0 or #state.waiters[core.BULK] > 0 then
+  return core.reply(now, 0)
 end
-return { now, math.max(state.balance - urgent_reserve(state) - drift_margin(state), 0) }
+return core.reply(now, math.max(state.balance - core.urgent_reserve(state) - core.drift_margin(state), 0))

@@ -1,7 +1,7 @@
--- cancel: mirrors `Core::cancel`. ARGV[7] waiter id. Returns {now}.
-local waiter = integer(ARGV[7], 'waiter')
-local state = load_state()
-tick(state)
-remove_waiter(state, waiter)
-save_state(state)
-return { now }
+-- cancel: mirrors `Core::cancel`. Arguments: the waiter. Replies {now}.
+local waiter = core.argument(1)
+local state = core.load_state()
+core.tick(state)
+core.remove_waiter(state, waiter)
+core.save_state(state)
+return core.reply(now)

@@ -1,12 +1,12 @@
--- settle: mirrors `Core::settle`. ARGV[7] reservation id, ARGV[8] actual cost (milli-tokens).
--- Returns {now, 1, refund} settled, {now, 0} unknown.
-local reservation = integer(ARGV[7], 'reservation')
-local actual = integer(ARGV[8], 'actual')
-local state = load_state()
-tick(state)
-local refund = settle_ticked(state, reservation, actual)
-save_state(state)
+-- settle: mirrors `Core::settle`. Arguments: the reservation, the actual cost (milli-tokens).
+-- Replies {now, 1, refund} settled, {now, 0} unknown.
+local reservation = core.argument(1)
+local actual = core.argument(2)
+local state = core.load_state()
+core.tick(state)
+local refund = core.settle_ticked(state, reservation, actual)
+core.save_state(state)
 if refund == nil then
-  return { now, 0 }
+  return core.reply(now, 0)
 end
-return { now, 1, refund }
+return core.reply(now, 1, refund)

@@ -307,6 +307,65 @@ async fn a_state_that_is_not_a_bucket_state_is_a_protocol_error() {
     assert!(matches!(error, Error::RedisProtocol { .. }), "{error:?}");
 }
 
+/// A worker upgraded in the middle of a run finds the state an older version wrote (a JSON
+/// object of decimal strings, as `cjson` encoded it): the bucket goes on from it, reservation
+/// and queue place included, and the next write stores the current layout.
+#[tokio::test]
+async fn a_state_written_by_the_previous_layout_is_read_and_replaced() {
+    let prefix = testkit::unique_prefix("old-layout");
+    let clock = ManualClock::at(T0);
+    let bucket = bucket_on_clock(&prefix, &clock);
+    let state_key = format!("{prefix}bucket:state");
+    let written_by_version_1 = r#"{"waiters":[{},[["5000000002","5015000"]]],"last_server_timestamp_ms":"7","urgent_window":["0","5000"],"v":1,"next_id":"5000000003","balance":"95000","refill_rate":"5","drift_window":["0","0"],"counters":["5000","0","0","0","0","0","1","0"],"synced":true,"reservations":[["5000000001","1","5000","5120000",""]],"next_refill_ms":"5030000"}"#;
+    let () = command(
+        &testkit::redis_url(),
+        redis::cmd("SET").arg(&state_key).arg(written_by_version_1),
+    )
+    .await;
+
+    let before = bucket.snapshot().await.unwrap();
+    assert!(before.synced);
+    assert_eq!(before.balance, Tokens::from_whole(95));
+    assert_eq!(before.refill_rate, 5);
+    assert_eq!(before.next_refill_ms, 5_030_000);
+    assert_eq!(
+        (before.in_flight, before.n_in_flight),
+        (Tokens::from_whole(5), 1)
+    );
+    assert_eq!(before.waiting, [0, 1]);
+    assert_eq!(before.counters.granted, Tokens::from_whole(5));
+    assert_eq!(before.counters.admitted, [1, 0]);
+    let stored: Vec<u8> = command(&testkit::redis_url(), redis::cmd("GET").arg(&state_key)).await;
+    assert!(stored.starts_with(b"TBv2"), "{stored:?}");
+
+    let outcome = bucket
+        .settle_reservation(ReservationId(5_000_000_001), Tokens::from_whole(3))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        token_bucket::SettleOutcome::Settled {
+            refund: Tokens::from_whole(2)
+        }
+    );
+    // The bulk waiter kept its place at the head of its queue: asking again admits it.
+    let request = AcquireRequest {
+        cost: Tokens::from_whole(20),
+        lane: Lane::Bulk,
+        waiter: Some(WaiterId(5_000_000_002)),
+    };
+    let (decision, _) = bucket.decide(request).await.unwrap();
+    assert_eq!(
+        decision,
+        Decision::Admit {
+            reservation: ReservationId(5_000_000_003)
+        }
+    );
+    let after = bucket.snapshot().await.unwrap();
+    assert_eq!(after.balance, Tokens::from_whole(77));
+    assert_eq!(after.waiting, [0, 0]);
+}
+
 #[tokio::test]
 async fn every_key_lives_under_the_prefix() {
     let server = PrivateRedis::start().await;
