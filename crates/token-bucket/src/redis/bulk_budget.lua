@@ -1,8 +1,6 @@
 -- bulk_budget: mirrors `Core::bulk_budget`. No arguments. Replies {now, budget (milli-tokens)}.
-local state = core.load_state()
-core.tick(state)
-core.save_state(state)
-if not state.synced or #state.waiters[core.URGENT] > 0 or #state.waiters[core.BULK] > 0 then
-  return core.reply(now, 0)
+save()
+if s[SYNCED] ~= 1 or s[N_URGENT] > 0 or s[N_BULK] > 0 then
+  return struct.pack('<i8i8', now, 0)
 end
-return core.reply(now, math.max(state.balance - core.urgent_reserve(state) - core.drift_margin(state), 0))
+return struct.pack('<i8i8', now, math.max(s[BALANCE] - urgent_reserve - drift_margin, 0))

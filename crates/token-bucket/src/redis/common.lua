@@ -1,6 +1,6 @@
--- The prelude of every bucket script: the arguments, the clock, the policy, the state's encoding
--- and `tick`. It mirrors `core.rs`; each operation's script is this prelude, the helpers the
--- operation needs (`reservations.lua`, `margins.lua`, `queues.lua`) and the operation's body.
+-- The prelude of every bucket script: the arguments, the clock, the policy, the state and
+-- `tick`. It mirrors `core.rs`; each operation's script is this prelude, the helpers the
+-- operation needs (`margins.lua`, `reservations.lua`, `queues.lua`) and the operation's body.
 -- Amounts are integer milli-tokens, times integer milliseconds; Lua numbers are doubles, exact
 -- for integers below 2^53, which every amount and identifier stays under, and every division
 -- is a floor division.
@@ -12,79 +12,48 @@
 --          policy.deficit_floor (milli-tokens), policy.urgent_reserve (milli-tokens),
 --          policy.reservation_ttl_ms, policy.max_wait_slice_ms, policy.waiter_grace_ms
 --          then the operation's arguments.
--- Replies are integers packed the same way.
+-- Replies are integers packed the same way, `now` first.
 --
--- Integers travel packed, and the state is stored packed, because this is where a script's time
--- went: parsing and formatting decimal numbers and decoding JSON cost several times the bucket's
--- rules. `struct` (part of Redis's Lua) packs and unpacks in C.
+-- Why it reads as it does: on the machines we measured, a call's time went almost entirely to
+-- the Lua work around the bucket's rules (decoding JSON and decimal numbers, building tables,
+-- creating closures: the prelude runs whole on every call). So integers travel and are stored
+-- packed (`struct` packs and unpacks them in C), the state is worked on as the flat array of
+-- its stored integers, named by the index constants below, and the prelude runs as straight
+-- code with as few functions as possible.
 
 -- Redis before 5 replicates scripts verbatim unless asked; TIME needs effects replication.
 if redis.replicate_commands then redis.replicate_commands() end
 
--- Every helper is a field of the table `core` rather than a local of its own. A script's body
--- runs whole on every call, so each helper is created anew each time, and creating a Lua closure
--- searches the enclosing function's open locals once for every outer local it uses: with forty
--- locals in scope, creating the helpers took longer than the bucket's rules. Through one table a
--- helper uses at most `core`, `now` and `policy`.
-local core = {
-  REFILL_PERIOD_MS = 60000,
-  CAP_MINUTES = 60,
-  MILLI = 1000,
-  URGENT = 1,
-  BULK = 2,
-  -- Counters, in the order of `Counters`' fields (admitted split into urgent, bulk).
-  GRANTED = 1,
-  REFILLED = 2,
-  WASTED = 3,
-  DRIFT = 4,
-  EXPIRED_RESERVATIONS = 5,
-  EXPIRED_WAITERS = 6,
-  ADMITTED = 7,
-  N_COMMON_ARGUMENTS = 7,
-}
+local REFILL_PERIOD_MS = 60000
+local MILLI = 1000
+-- The cap is 60 minutes of refill, in milli-tokens per token of refill rate.
+local CAP_PER_RATE = 60 * MILLI
+local URGENT, BULK = 1, 2
+-- `struct` takes and returns its values as arguments, and Lua limits how many one call may
+-- have: a long state is packed and unpacked a slice at a time.
+local SLICE = 200
 
--- '<i8i8…' for `n` integers.
-function core.integers(n)
+-- The state is one string: the tag `TBv2` followed by little-endian 64-bit signed integers.
+-- `s` holds those integers, 1-based: a header of N_HEADER, then per reservation
+-- RESERVATION_FIELDS (id, lane, cost, expires_ms, subtracted 0/1, subtracted_at_ms), then the
+-- urgent lane's waiters and the bulk lane's (id, expires_ms each), each queue in order.
+local TAG = 'TBv2'
+local SYNCED, BALANCE, RATE, NEXT_REFILL, LAST_TIMESTAMP, NEXT_ID = 1, 2, 3, 4, 5, 6
+-- `Counters`, in the order of its fields (admitted split into urgent, bulk).
+local GRANTED, REFILLED, WASTED, DRIFT = 7, 8, 9, 10
+local EXPIRED_RESERVATIONS, EXPIRED_WAITERS, ADMITTED = 11, 12, 13
+-- drift_window and urgent_window: the previous refill period's, then the current one's.
+local DRIFT_PREVIOUS, DRIFT_CURRENT, URGENT_PREVIOUS, URGENT_CURRENT = 15, 16, 17, 18
+local N_RESERVATIONS, N_URGENT, N_BULK = 19, 20, 21
+local N_HEADER = 21
+local RESERVATION_FIELDS = 6
+
+local function integers(n)
   return '<' .. string.rep('i8', n)
 end
 
--- Packs the reply. Every operation answers `now` first.
-function core.reply(...)
-  return struct.pack(core.integers(select('#', ...)), ...)
-end
-
-local arguments
-do
-  local n = #ARGV[1] / 8
-  if n < core.N_COMMON_ARGUMENTS or n ~= math.floor(n) then
-    error('keepa-deals token bucket: the arguments are not packed integers')
-  end
-  arguments = { struct.unpack(core.integers(n), ARGV[1]) }
-  -- The last value is the position after the integers.
-  arguments[n + 1] = nil
-end
-
-local now = arguments[2]
-if arguments[1] == 1 then
-  local time = redis.call('TIME')
-  now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-end
-
-local policy = {
-  deficit_floor = arguments[3],
-  urgent_reserve = arguments[4],
-  reservation_ttl_ms = arguments[5],
-  max_wait_slice_ms = arguments[6],
-  waiter_grace_ms = arguments[7],
-}
-
--- The operation's `i`-th argument.
-function core.argument(i)
-  return arguments[core.N_COMMON_ARGUMENTS + i]
-end
-
 -- Rust's div_euclid for b > 0, exact even where a / b rounds to an integer.
-function core.floor_div(a, b)
+local function floor_div(a, b)
   local q = math.floor(a / b)
   if q * b > a then
     q = q - 1
@@ -94,137 +63,71 @@ function core.floor_div(a, b)
   return q
 end
 
-function core.cap(state)
-  return state.refill_rate * core.CAP_MINUTES * core.MILLI
+local arguments
+do
+  local n = #ARGV[1] / 8
+  if n < 7 or n ~= math.floor(n) then
+    error('keepa-deals token bucket: the arguments are not packed integers')
+  end
+  arguments = { struct.unpack(integers(n), ARGV[1]) }
+end
+-- The operation's i-th argument is arguments[OP + i].
+local OP = 7
+
+local now = arguments[2]
+if arguments[1] == 1 then
+  local time = redis.call('TIME')
+  now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end
+local deficit_floor, policy_urgent_reserve = arguments[3], arguments[4]
+local reservation_ttl_ms, max_wait_slice_ms, waiter_grace_ms = arguments[5], arguments[6], arguments[7]
+
+local function not_a_state()
+  error('keepa-deals token bucket: the state under ' .. KEYS[1] .. ' is not a bucket state')
 end
 
--- A state that has never been synced, as `Core::new` makes it. Identifiers start from the clock
--- so that a permit issued before a wipe cannot settle a reservation made after it.
-function core.fresh_state()
+-- Load the state.
+local s
+-- Whether the state was stored: a state that was absent and is still unsynced equals a fresh
+-- one, so it is not written, and operations on a wiped bucket leave it wiped.
+local stored = true
+local raw = redis.call('GET', KEYS[1])
+if not raw then
+  -- A state that has never been synced, as `Core::new` makes it. Identifiers start from the
+  -- clock so that a permit issued before a wipe cannot settle a reservation made after it.
+  stored = false
   local first_id = 1
   if now > 0 and now < 9e12 then
     first_id = now * 1000 + 1
   end
-  return {
-    synced = false,
-    balance = 0,
-    refill_rate = 0,
-    next_refill_ms = 0,
-    last_server_timestamp_ms = 0,
-    next_id = first_id,
-    counters = { 0, 0, 0, 0, 0, 0, 0, 0 },
-    reservations = {},
-    waiters = { {}, {} },
-    drift_window = { 0, 0 },
-    urgent_window = { 0, 0 },
-    stored = false,
-  }
-end
-
--- The state is one string: the tag `TBv2` followed by little-endian 64-bit signed integers:
---   synced (0/1), balance, refill_rate, next_refill_ms, last_server_timestamp_ms, next_id,
---   the 8 counters, drift_window[1..2], urgent_window[1..2],
---   the number of reservations, of urgent waiters, of bulk waiters;
---   then per reservation: id, lane, cost, expires_ms, subtracted (0/1), subtracted_at_ms;
---   then per waiter, urgent lane first: id, expires_ms.
-core.TAG = 'TBv2'
-core.N_HEADER = 21
-core.RESERVATION_FIELDS = 6
--- `struct` takes its values as arguments, and Lua limits how many one call may take: a long
--- queue is packed and unpacked a slice at a time.
-core.SLICE = 200
-
-function core.not_a_state()
-  error('keepa-deals token bucket: the state under ' .. KEYS[1] .. ' is not a bucket state')
-end
-
--- `n` integers from `raw` starting at byte `position`, as an array.
-function core.unpack_integers(raw, position, n)
-  if n <= core.SLICE then
-    local values = { struct.unpack(core.integers(n), raw, position) }
-    values[n + 1] = nil
-    return values
+  s = { 0, 0, 0, 0, 0, first_id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+elseif string.sub(raw, 1, #TAG) == TAG then
+  local n = (#raw - #TAG) / 8
+  if n < N_HEADER or n ~= math.floor(n) then
+    not_a_state()
   end
-  local values = {}
-  while n > 0 do
-    local count = math.min(n, core.SLICE)
-    local slice = { struct.unpack(core.integers(count), raw, position) }
-    for i = 1, count do
-      values[#values + 1] = slice[i]
+  if n <= SLICE then
+    s = { struct.unpack(integers(n), raw, #TAG + 1) }
+    -- The last value is the position after the integers.
+    s[n + 1] = nil
+  else
+    s = {}
+    local position = #TAG + 1
+    while #s < n do
+      local slice = { struct.unpack(integers(math.min(n - #s, SLICE)), raw, position) }
+      position = table.remove(slice)
+      for _, value in ipairs(slice) do
+        s[#s + 1] = value
+      end
     end
-    position = slice[count + 1]
-    n = n - count
   end
-  return values
-end
-
-function core.pack_integers(values)
-  local n = #values
-  if n <= core.SLICE then
-    return struct.pack(core.integers(n), unpack(values))
+  if N_HEADER + RESERVATION_FIELDS * s[N_RESERVATIONS] + 2 * (s[N_URGENT] + s[N_BULK]) ~= n then
+    not_a_state()
   end
-  local parts = {}
-  for first = 1, n, core.SLICE do
-    local last = math.min(first + core.SLICE - 1, n)
-    parts[#parts + 1] = struct.pack(core.integers(last - first + 1), unpack(values, first, last))
-  end
-  return table.concat(parts)
-end
-
-function core.decode_state(raw)
-  local n = (#raw - #core.TAG) / 8
-  if n < core.N_HEADER or n ~= math.floor(n) then
-    core.not_a_state()
-  end
-  local v = core.unpack_integers(raw, #core.TAG + 1, n)
-  local n_reservations, n_urgent, n_bulk = v[19], v[20], v[21]
-  if core.N_HEADER + core.RESERVATION_FIELDS * n_reservations + 2 * (n_urgent + n_bulk) ~= n then
-    core.not_a_state()
-  end
-  local state = {
-    synced = v[1] == 1,
-    balance = v[2],
-    refill_rate = v[3],
-    next_refill_ms = v[4],
-    last_server_timestamp_ms = v[5],
-    next_id = v[6],
-    counters = { v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14] },
-    reservations = {},
-    waiters = { {}, {} },
-    drift_window = { v[15], v[16] },
-    urgent_window = { v[17], v[18] },
-    stored = true,
-  }
-  local at = core.N_HEADER
-  for i = 1, n_reservations do
-    local subtracted_at_ms = nil
-    if v[at + 5] == 1 then
-      subtracted_at_ms = v[at + 6]
-    end
-    state.reservations[i] = {
-      id = v[at + 1],
-      lane = v[at + 2],
-      cost = v[at + 3],
-      expires_ms = v[at + 4],
-      subtracted_at_ms = subtracted_at_ms,
-    }
-    at = at + core.RESERVATION_FIELDS
-  end
-  for i = 1, n_urgent + n_bulk do
-    local queue = state.waiters[core.URGENT]
-    if i > n_urgent then
-      queue = state.waiters[core.BULK]
-    end
-    queue[#queue + 1] = { id = v[at + 1], expires_ms = v[at + 2] }
-    at = at + 2
-  end
-  return state
-end
-
--- Version 1, written before version 2 existed: a JSON object whose numbers are decimal strings.
--- Still read, so that a bucket survives an upgrade in the middle of a run; the next write
--- replaces it with version 2.
-function core.decode_json_state(raw)
+elseif string.sub(raw, 1, 1) == '{' then
+  -- Version 1, written before version 2 existed: a JSON object whose numbers are decimal
+  -- strings. Still read, so that a bucket survives an upgrade in the middle of a run; the
+  -- next write replaces it with version 2.
   local function integer(text, what)
     local n = tonumber(text)
     if n == nil or n ~= math.floor(n) then
@@ -232,155 +135,144 @@ function core.decode_json_state(raw)
     end
     return n
   end
-  local ok, stored = pcall(cjson.decode, raw)
-  if not ok or type(stored) ~= 'table' or stored.v ~= 1 then
-    core.not_a_state()
-  end
-  local state = {
-    synced = stored.synced == true,
-    balance = integer(stored.balance, 'balance'),
-    refill_rate = integer(stored.refill_rate, 'refill_rate'),
-    next_refill_ms = integer(stored.next_refill_ms, 'next_refill_ms'),
-    last_server_timestamp_ms = integer(stored.last_server_timestamp_ms, 'last_server_timestamp_ms'),
-    next_id = integer(stored.next_id, 'next_id'),
-    counters = {},
-    reservations = {},
-    waiters = { {}, {} },
-    drift_window = { 0, 0 },
-    urgent_window = { 0, 0 },
-    stored = true,
-  }
-  -- Absent in states written before the drift margin existed.
-  if stored.drift_window ~= nil then
-    state.drift_window = { integer(stored.drift_window[1], 'drift'), integer(stored.drift_window[2], 'drift') }
-  end
-  if stored.urgent_window ~= nil then
-    state.urgent_window = { integer(stored.urgent_window[1], 'urgent demand'), integer(stored.urgent_window[2], 'urgent demand') }
-  end
-  for i = 1, 8 do
-    state.counters[i] = integer(stored.counters[i], 'counter')
-  end
-  for _, r in ipairs(stored.reservations) do
-    state.reservations[#state.reservations + 1] = {
-      id = integer(r[1], 'reservation id'),
-      lane = integer(r[2], 'lane'),
-      cost = integer(r[3], 'cost'),
-      expires_ms = integer(r[4], 'expiry'),
-      -- Absent in states written before this field existed; "" when never subtracted.
-      subtracted_at_ms = (r[5] ~= nil and r[5] ~= '') and integer(r[5], 'subtracted at') or nil,
-    }
-  end
-  for lane = core.URGENT, core.BULK do
-    for _, w in ipairs(stored.waiters[lane]) do
-      local queue = state.waiters[lane]
-      queue[#queue + 1] = { id = integer(w[1], 'waiter id'), expires_ms = integer(w[2], 'expiry') }
-    end
-  end
-  return state
-end
-
-function core.load_state()
-  local raw = redis.call('GET', KEYS[1])
-  if not raw then
-    return core.fresh_state()
-  end
-  if string.sub(raw, 1, #core.TAG) == core.TAG then
-    return core.decode_state(raw)
-  end
-  if string.sub(raw, 1, 1) == '{' then
-    return core.decode_json_state(raw)
-  end
-  core.not_a_state()
-end
-
--- Writes the state back. A state that was absent and is still unsynced equals a fresh one, so
--- it is not written: operations on a wiped bucket leave it wiped.
-function core.save_state(state)
-  if not state.stored and not state.synced then
-    return
+  local ok, stored_state = pcall(cjson.decode, raw)
+  if not ok or type(stored_state) ~= 'table' or stored_state.v ~= 1 then
+    not_a_state()
   end
   local synced = 0
-  if state.synced then
+  if stored_state.synced == true then
     synced = 1
   end
-  local c = state.counters
-  local urgent, bulk = state.waiters[core.URGENT], state.waiters[core.BULK]
-  local v = {
-    synced, state.balance, state.refill_rate, state.next_refill_ms,
-    state.last_server_timestamp_ms, state.next_id,
-    c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8],
-    state.drift_window[1], state.drift_window[2], state.urgent_window[1], state.urgent_window[2],
-    #state.reservations, #urgent, #bulk,
+  s = {
+    synced,
+    integer(stored_state.balance, 'balance'),
+    integer(stored_state.refill_rate, 'refill_rate'),
+    integer(stored_state.next_refill_ms, 'next_refill_ms'),
+    integer(stored_state.last_server_timestamp_ms, 'last_server_timestamp_ms'),
+    integer(stored_state.next_id, 'next_id'),
   }
-  local at = core.N_HEADER
-  for _, r in ipairs(state.reservations) do
-    local subtracted, subtracted_at_ms = 0, 0
-    if r.subtracted_at_ms ~= nil then
-      subtracted, subtracted_at_ms = 1, r.subtracted_at_ms
-    end
-    v[at + 1], v[at + 2], v[at + 3] = r.id, r.lane, r.cost
-    v[at + 4], v[at + 5], v[at + 6] = r.expires_ms, subtracted, subtracted_at_ms
-    at = at + core.RESERVATION_FIELDS
+  for i = 1, 8 do
+    s[#s + 1] = integer(stored_state.counters[i], 'counter')
   end
-  for lane = core.URGENT, core.BULK do
-    for _, w in ipairs(state.waiters[lane]) do
-      v[at + 1], v[at + 2] = w.id, w.expires_ms
-      at = at + 2
-    end
-  end
-  redis.call('SET', KEYS[1], core.TAG .. core.pack_integers(v))
-end
-
-function core.any_expired(entries)
-  for _, entry in ipairs(entries) do
-    if entry.expires_ms <= now then
-      return true
-    end
-  end
-  return false
-end
-
--- Mirrors `Core::tick`.
-function core.tick(state)
-  local counters = state.counters
-  if state.synced and state.refill_rate > 0 and now >= state.next_refill_ms then
-    local ticks = core.floor_div(now - state.next_refill_ms, core.REFILL_PERIOD_MS) + 1
-    local added = state.refill_rate * ticks * core.MILLI
-    local refilled = math.max(math.min(state.balance + added, core.cap(state)), state.balance)
-    counters[core.REFILLED] = counters[core.REFILLED] + added
-    counters[core.WASTED] = counters[core.WASTED] + (state.balance + added - refilled)
-    state.balance = refilled
-    state.next_refill_ms = state.next_refill_ms + ticks * core.REFILL_PERIOD_MS
-    if ticks == 1 then
-      state.drift_window = { state.drift_window[2], 0 }
-      state.urgent_window = { state.urgent_window[2], 0 }
+  -- The windows are absent in states written before the drift margin existed.
+  local drift_window = stored_state.drift_window or { 0, 0 }
+  local urgent_window = stored_state.urgent_window or { 0, 0 }
+  s[#s + 1] = integer(drift_window[1], 'drift')
+  s[#s + 1] = integer(drift_window[2], 'drift')
+  s[#s + 1] = integer(urgent_window[1], 'urgent demand')
+  s[#s + 1] = integer(urgent_window[2], 'urgent demand')
+  local waiters = stored_state.waiters
+  s[#s + 1] = #stored_state.reservations
+  s[#s + 1] = #waiters[URGENT]
+  s[#s + 1] = #waiters[BULK]
+  for _, r in ipairs(stored_state.reservations) do
+    s[#s + 1] = integer(r[1], 'reservation id')
+    s[#s + 1] = integer(r[2], 'lane')
+    s[#s + 1] = integer(r[3], 'cost')
+    s[#s + 1] = integer(r[4], 'expiry')
+    -- Absent in states written before this field existed; "" when never subtracted.
+    if r[5] ~= nil and r[5] ~= '' then
+      s[#s + 1] = 1
+      s[#s + 1] = integer(r[5], 'subtracted at')
     else
-      state.drift_window = { 0, 0 }
-      state.urgent_window = { 0, 0 }
+      s[#s + 1] = 0
+      s[#s + 1] = 0
     end
   end
-  -- Tables are rebuilt only when something expired: allocation is much of a script's cost.
-  if core.any_expired(state.reservations) then
+  for lane = URGENT, BULK do
+    for _, w in ipairs(waiters[lane]) do
+      s[#s + 1] = integer(w[1], 'waiter id')
+      s[#s + 1] = integer(w[2], 'expiry')
+    end
+  end
+else
+  not_a_state()
+end
+
+local function save()
+  if not stored and s[SYNCED] == 0 then
+    return
+  end
+  local n = #s
+  if n <= SLICE then
+    redis.call('SET', KEYS[1], struct.pack('<c4' .. string.rep('i8', n), TAG, unpack(s)))
+    return
+  end
+  local parts = { TAG }
+  for first = 1, n, SLICE do
+    local last = math.min(first + SLICE - 1, n)
+    parts[#parts + 1] = struct.pack(integers(last - first + 1), unpack(s, first, last))
+  end
+  redis.call('SET', KEYS[1], table.concat(parts))
+end
+
+-- tick: mirrors `Core::tick`.
+if s[SYNCED] == 1 and s[RATE] > 0 and now >= s[NEXT_REFILL] then
+  local ticks = floor_div(now - s[NEXT_REFILL], REFILL_PERIOD_MS) + 1
+  local added = s[RATE] * ticks * MILLI
+  local balance = s[BALANCE]
+  local refilled = math.max(math.min(balance + added, s[RATE] * CAP_PER_RATE), balance)
+  s[REFILLED] = s[REFILLED] + added
+  s[WASTED] = s[WASTED] + (balance + added - refilled)
+  s[BALANCE] = refilled
+  s[NEXT_REFILL] = s[NEXT_REFILL] + ticks * REFILL_PERIOD_MS
+  -- The current period's windows become the previous period's; after more than one tick,
+  -- the period just ended saw nothing.
+  if ticks == 1 then
+    s[DRIFT_PREVIOUS], s[DRIFT_CURRENT] = s[DRIFT_CURRENT], 0
+    s[URGENT_PREVIOUS], s[URGENT_CURRENT] = s[URGENT_CURRENT], 0
+  else
+    s[DRIFT_PREVIOUS], s[DRIFT_CURRENT], s[URGENT_PREVIOUS], s[URGENT_CURRENT] = 0, 0, 0, 0
+  end
+end
+do
+  -- Reservations and waiters whose time ran out leave; the array is rebuilt only then.
+  local waiters_start = N_HEADER + RESERVATION_FIELDS * s[N_RESERVATIONS]
+  local expired = false
+  for at = N_HEADER + 4, waiters_start, RESERVATION_FIELDS do
+    if s[at] <= now then
+      expired = true
+      break
+    end
+  end
+  if not expired then
+    for at = waiters_start + 2, #s, 2 do
+      if s[at] <= now then
+        expired = true
+        break
+      end
+    end
+  end
+  if expired then
     local kept = {}
-    for _, r in ipairs(state.reservations) do
-      if r.expires_ms > now then
-        kept[#kept + 1] = r
-      end
+    for i = 1, N_HEADER do
+      kept[i] = s[i]
     end
-    counters[core.EXPIRED_RESERVATIONS] = counters[core.EXPIRED_RESERVATIONS] + (#state.reservations - #kept)
-    state.reservations = kept
-  end
-  for lane = core.URGENT, core.BULK do
-    local queue = state.waiters[lane]
-    if core.any_expired(queue) then
-      local kept_waiters = {}
-      for _, w in ipairs(queue) do
-        if w.expires_ms > now then
-          kept_waiters[#kept_waiters + 1] = w
+    local n_reservations = 0
+    for at = N_HEADER, waiters_start - 1, RESERVATION_FIELDS do
+      if s[at + 4] > now then
+        for k = 1, RESERVATION_FIELDS do
+          kept[#kept + 1] = s[at + k]
         end
+        n_reservations = n_reservations + 1
       end
-      counters[core.EXPIRED_WAITERS] = counters[core.EXPIRED_WAITERS] + (#queue - #kept_waiters)
-      state.waiters[lane] = kept_waiters
     end
+    kept[EXPIRED_RESERVATIONS] = kept[EXPIRED_RESERVATIONS] + (s[N_RESERVATIONS] - n_reservations)
+    kept[N_RESERVATIONS] = n_reservations
+    local at = waiters_start
+    for _, count in ipairs({ N_URGENT, N_BULK }) do
+      local n_kept = 0
+      for _ = 1, s[count] do
+        if s[at + 2] > now then
+          kept[#kept + 1] = s[at + 1]
+          kept[#kept + 1] = s[at + 2]
+          n_kept = n_kept + 1
+        end
+        at = at + 2
+      end
+      kept[EXPIRED_WAITERS] = kept[EXPIRED_WAITERS] + (s[count] - n_kept)
+      kept[count] = n_kept
+    end
+    s = kept
   end
 end

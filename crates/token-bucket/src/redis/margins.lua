@@ -1,13 +1,10 @@
--- The learned margins (acquire, bulk_budget, snapshot).
+-- The learned margins, as the state stands after `tick` (acquire, bulk_budget, snapshot).
 
--- Mirrors `Core::drift_margin`: at most one refill's worth.
-function core.drift_margin(state)
-  local widest = math.max(state.drift_window[1], state.drift_window[2])
-  return math.max(math.min(widest, math.max(state.refill_rate, 0) * core.MILLI), 0)
-end
-
+-- Mirrors `Core::drift_margin`: the drift of the current or previous period, at most one
+-- refill's worth, never negative.
+local one_refill = math.max(s[RATE], 0) * MILLI
+local drift_margin =
+  math.max(math.min(math.max(s[DRIFT_PREVIOUS], s[DRIFT_CURRENT]), one_refill), 0)
 -- Mirrors `Core::urgent_reserve`: the policy's, or the recent urgent demand up to one refill.
-function core.urgent_reserve(state)
-  local demand = math.max(state.urgent_window[1], state.urgent_window[2])
-  return math.max(policy.urgent_reserve, math.min(demand, math.max(state.refill_rate, 0) * core.MILLI))
-end
+local urgent_reserve =
+  math.max(policy_urgent_reserve, math.min(math.max(s[URGENT_PREVIOUS], s[URGENT_CURRENT]), one_refill))

@@ -1,11 +1,8 @@
 -- release: mirrors `Core::release`. Arguments: the reservation.
 -- Replies {now, 1, refund} (the whole estimate) released, {now, 0} unknown.
-local reservation = core.argument(1)
-local state = core.load_state()
-core.tick(state)
-local refund = core.settle_ticked(state, reservation, 0)
-core.save_state(state)
+local refund = settle_ticked(arguments[OP + 1], 0)
+save()
 if refund == nil then
-  return core.reply(now, 0)
+  return struct.pack('<i8i8', now, 0)
 end
-return core.reply(now, 1, refund)
+return struct.pack('<i8i8i8', now, 1, refund)

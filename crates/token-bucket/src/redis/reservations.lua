@@ -1,33 +1,37 @@
--- Helpers for the operations that finish or count reservations (settle, release, reconcile,
--- snapshot).
+-- Finishing and counting reservations (settle, release, reconcile, snapshot).
 
-function core.in_flight(state)
-  local sum = 0
-  for _, r in ipairs(state.reservations) do
-    sum = sum + r.cost
-  end
-  return sum
-end
-
-function core.find_reservation(state, id)
-  for i, r in ipairs(state.reservations) do
-    if r.id == id then
-      return i
+-- Where the reservation `id` starts in `s` (its fields follow), or nil when it is unknown.
+local function find_reservation(id)
+  for at = N_HEADER, N_HEADER + RESERVATION_FIELDS * (s[N_RESERVATIONS] - 1), RESERVATION_FIELDS do
+    if s[at + 1] == id then
+      return at
     end
   end
   return nil
 end
 
 -- Mirrors `Core::settle_ticked`. Returns the refund, or nil when the reservation is unknown.
-function core.settle_ticked(state, id, actual)
-  local index = core.find_reservation(state, id)
-  if index == nil then
+local function settle_ticked(id, actual)
+  local at = find_reservation(id)
+  if at == nil then
     return nil
   end
-  local r = table.remove(state.reservations, index)
-  local refund = r.cost - actual
+  local refund = s[at + 3] - actual
+  for _ = 1, RESERVATION_FIELDS do
+    table.remove(s, at + 1)
+  end
+  s[N_RESERVATIONS] = s[N_RESERVATIONS] - 1
   -- A refund never lifts the balance above the cap (unless it already was above it).
-  local ceiling = math.max(core.cap(state), state.balance)
-  state.balance = math.min(state.balance + refund, ceiling)
+  local ceiling = math.max(s[RATE] * CAP_PER_RATE, s[BALANCE])
+  s[BALANCE] = math.min(s[BALANCE] + refund, ceiling)
   return refund
+end
+
+-- The sum of the estimates in flight.
+local function in_flight()
+  local sum = 0
+  for at = N_HEADER + 3, N_HEADER + RESERVATION_FIELDS * s[N_RESERVATIONS], RESERVATION_FIELDS do
+    sum = sum + s[at]
+  end
+  return sum
 end

@@ -1,12 +1,8 @@
 -- settle: mirrors `Core::settle`. Arguments: the reservation, the actual cost (milli-tokens).
 -- Replies {now, 1, refund} settled, {now, 0} unknown.
-local reservation = core.argument(1)
-local actual = core.argument(2)
-local state = core.load_state()
-core.tick(state)
-local refund = core.settle_ticked(state, reservation, actual)
-core.save_state(state)
+local refund = settle_ticked(arguments[OP + 1], arguments[OP + 2])
+save()
 if refund == nil then
-  return core.reply(now, 0)
+  return struct.pack('<i8i8', now, 0)
 end
-return core.reply(now, 1, refund)
+return struct.pack('<i8i8i8', now, 1, refund)
