@@ -366,6 +366,82 @@ async fn a_state_written_by_the_previous_layout_is_read_and_replaced() {
     assert_eq!(after.waiting, [0, 0]);
 }
 
+/// A state longer than `struct` packs or unpacks in one call (tens of reservations, a hundred
+/// waiters) is stored and read a slice at a time; the Redis bucket then decides exactly as the
+/// memory bucket does, through admission, queueing, settling and expiry.
+#[tokio::test]
+async fn a_long_state_round_trips_and_decides_as_the_memory_backend() {
+    let clock = ManualClock::at(T0);
+    let memory = Bucket::in_memory_with_clock(Policy::default(), Arc::new(clock.clone()));
+    let redis = bucket_on_clock(&testkit::unique_prefix("long-state"), &clock);
+    let both = [&memory, &redis];
+    for bucket in both {
+        bucket.reconcile(&envelope(100, 30_000, 1)).await.unwrap();
+    }
+    let mut reservations: [Vec<ReservationId>; 2] = [Vec::new(), Vec::new()];
+    let mut waiters: [Vec<WaiterId>; 2] = [Vec::new(), Vec::new()];
+    let check_same_snapshot = async |what: &str| {
+        let expected = memory.snapshot().await.unwrap();
+        assert_eq!(redis.snapshot().await.unwrap(), expected, "after {what}");
+    };
+
+    // 60 reservations in flight, then 100 bulk waiters behind them: 21 + 60 × 6 + 100 × 2
+    // integers.
+    for (cost, lane, n) in [(1, Lane::Urgent, 60), (50, Lane::Bulk, 100)] {
+        for _ in 0..n {
+            let request = AcquireRequest {
+                cost: Tokens::from_whole(cost),
+                lane,
+                waiter: None,
+            };
+            let mut decisions = Vec::new();
+            for (index, bucket) in both.into_iter().enumerate() {
+                let (decision, _) = bucket.decide(request).await.unwrap();
+                match decision {
+                    Decision::Admit { reservation } => reservations[index].push(reservation),
+                    Decision::Wait { waiter, .. } => waiters[index].push(waiter),
+                    other => panic!("unexpected {other:?}"),
+                }
+                decisions.push(match decision {
+                    Decision::Wait { until_ms, .. } => Some(until_ms),
+                    _ => None,
+                });
+            }
+            assert_eq!(decisions[0], decisions[1]);
+        }
+    }
+    assert_eq!((reservations[1].len(), waiters[1].len()), (60, 100));
+    check_same_snapshot("queueing").await;
+
+    // Half the reservations settle, a waiter in the middle of the queue leaves.
+    for (in_memory, in_redis) in reservations[0].iter().zip(&reservations[1]).take(30) {
+        let outcomes = [
+            memory
+                .settle_reservation(*in_memory, Tokens::ZERO)
+                .await
+                .unwrap(),
+            redis
+                .settle_reservation(*in_redis, Tokens::ZERO)
+                .await
+                .unwrap(),
+        ];
+        assert_eq!(outcomes[0], outcomes[1]);
+    }
+    memory.cancel_waiter(waiters[0][50]).await.unwrap();
+    redis.cancel_waiter(waiters[1][50]).await.unwrap();
+    check_same_snapshot("settling and cancelling").await;
+
+    // The waiters stop asking and expire; then the unsettled reservations expire.
+    clock.advance_ms(Policy::default().max_wait_slice_ms + Policy::default().waiter_grace_ms);
+    check_same_snapshot("the waiters' expiry").await;
+    clock.advance_ms(Policy::default().reservation_ttl_ms);
+    check_same_snapshot("the reservations' expiry").await;
+    let after = redis.snapshot().await.unwrap();
+    assert_eq!((after.n_in_flight, after.waiting), (0, [0, 0]));
+    assert_eq!(after.counters.expired_waiters, 99);
+    assert_eq!(after.counters.expired_reservations, 30);
+}
+
 #[tokio::test]
 async fn every_key_lives_under_the_prefix() {
     let server = PrivateRedis::start().await;
