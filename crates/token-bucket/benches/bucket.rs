@@ -5,7 +5,8 @@
 //!   `governor`'s `RateLimiter::check` under the same conditions (goal: within 2×).
 //! - Redis (when `KEEPA_DEALS_TEST_REDIS_URL` names a server): acquire and settle round trips
 //!   against a trivial `EVALSHA` (a script returning 1) on the same server (goal: ≤ 1.5× each,
-//!   that is, one round trip per operation).
+//!   that is, one round trip per operation); and, for reference, scripts that only read and
+//!   write the state key, the floor of any operation on a state shared in Redis.
 //!
 //! Prints one JSON line per figure (see `benchkit::report`); progress goes to stderr. It does
 //! not measure waiting: the bucket always has tokens here.
@@ -228,6 +229,57 @@ fn redis(url: &str) {
         "ns",
         "trivial_evalsha_p99",
         baseline.p99_ns,
+    );
+
+    // Reference figures, with no goal of their own: what any operation on a state shared in
+    // one key must at least do, on the same connection. The first reads the bucket's state and
+    // writes it back unchanged; the second also unpacks and packs its integers, as every bucket
+    // script does. They show how much of the ratios above is the floor of a read-modify-write.
+    let mut floor = |name: &str, script: &Script| {
+        let mut call = || {
+            let start = Instant::now();
+            let reply: Vec<u8> = runtime
+                .block_on(script.key(&state_key).invoke_async(&mut connection))
+                .unwrap();
+            black_box(reply);
+            start.elapsed()
+        };
+        for _ in 0..200 {
+            call();
+        }
+        benchkit::measure_samples(name, 5_000, call)
+    };
+    let read_write = floor(
+        "redis GET+SET script",
+        &Script::new(
+            "local raw = redis.call('GET', KEYS[1]) redis.call('SET', KEYS[1], raw) return 'ok'",
+        ),
+    );
+    let read_write_packed = floor(
+        "redis GET+unpack+pack+SET script",
+        &Script::new(
+            "local raw = redis.call('GET', KEYS[1])
+             local n = (#raw - 4) / 8
+             local format = '<' .. string.rep('i8', n)
+             local s = { struct.unpack(format, raw, 5) }
+             s[n + 1] = nil
+             redis.call('SET', KEYS[1], 'TBv2' .. struct.pack(format, unpack(s)))
+             return struct.pack('<i8i8i8', 0, 1, 2)",
+        ),
+    );
+    benchkit::report(
+        "redis_get_set_script_p50",
+        read_write.p50_ns,
+        "ns",
+        "trivial_evalsha_p50",
+        baseline.p50_ns,
+    );
+    benchkit::report(
+        "redis_get_unpack_pack_set_script_p50",
+        read_write_packed.p50_ns,
+        "ns",
+        "trivial_evalsha_p50",
+        baseline.p50_ns,
     );
 
     let _: i64 = runtime

@@ -255,10 +255,15 @@ pub struct Core {
     next_refill_ms: i64,
     last_server_timestamp_ms: i64,
     next_id: u64,
-    /// In admission order. A vector rather than a map: a bucket has tens of requests in flight
-    /// at most, and reusing the vector's allocation keeps acquire and settle allocation-free.
+    /// In no particular order. A vector rather than a map: a bucket has tens of requests in
+    /// flight at most, and reusing the vector's allocation keeps acquire and settle
+    /// allocation-free.
     reservations: Vec<(ReservationId, Reservation)>,
     waiters: [VecDeque<Waiter>; 2],
+    /// No reservation or waiter expires before this instant: [`Core::tick`] looks for expired
+    /// entries only from then on. Lowered whenever an entry is added or its expiry moves;
+    /// entries leaving never make it wrong, only early.
+    next_expiry_ms: i64,
     /// Drift observed during the refill period before the current one, and during the current
     /// one (signed). See [`Core::drift_margin`].
     drift_window: [Tokens; 2],
@@ -282,6 +287,7 @@ impl Core {
             next_id: 1,
             reservations: Vec::new(),
             waiters: [VecDeque::new(), VecDeque::new()],
+            next_expiry_ms: i64::MAX,
             drift_window: [Tokens::ZERO; 2],
             urgent_window: [Tokens::ZERO; 2],
             counters: Counters::default(),
@@ -343,6 +349,7 @@ impl Core {
     }
 
     /// Applies the refills due by `now` and expires reservations and waiters whose time ran out.
+    #[inline]
     pub fn tick(&mut self, now_ms: i64) {
         if self.synced && self.refill_rate > 0 && now_ms >= self.next_refill_ms {
             let ticks = (now_ms - self.next_refill_ms).div_euclid(REFILL_PERIOD_MS) + 1;
@@ -364,23 +371,29 @@ impl Core {
                 };
             }
         }
-        if self
-            .reservations
-            .iter()
-            .any(|(_, r)| r.expires_ms <= now_ms)
-        {
-            let n_before = self.reservations.len();
-            self.reservations.retain(|(_, r)| r.expires_ms > now_ms);
-            self.counters.expired_reservations += (n_before - self.reservations.len()) as u64;
+        // Almost every call has nothing to expire; the scans below cost more than the rules.
+        if now_ms >= self.next_expiry_ms {
+            self.expire(now_ms);
         }
+    }
+
+    /// Drops the reservations and waiters whose time ran out, and finds the next expiry.
+    fn expire(&mut self, now_ms: i64) {
+        let n_before = self.reservations.len();
+        self.reservations.retain(|(_, r)| r.expires_ms > now_ms);
+        self.counters.expired_reservations += (n_before - self.reservations.len()) as u64;
         for queue in &mut self.waiters {
             let n_before = queue.len();
             queue.retain(|w| w.expires_ms > now_ms);
             self.counters.expired_waiters += (n_before - queue.len()) as u64;
         }
+        let reservations = self.reservations.iter().map(|(_, r)| r.expires_ms);
+        let waiters = self.waiters.iter().flatten().map(|w| w.expires_ms);
+        self.next_expiry_ms = reservations.chain(waiters).min().unwrap_or(i64::MAX);
     }
 
     /// Asks to start a request. See [`Decision`].
+    #[inline]
     pub fn acquire(&mut self, now_ms: i64, request: AcquireRequest) -> Decision {
         self.tick(now_ms);
         if !self.synced {
@@ -415,12 +428,14 @@ impl Core {
                 self.waiters[lane.index()].remove(index);
             }
             let reservation = ReservationId(self.take_id());
+            let expires_ms = now_ms + self.policy.reservation_ttl_ms;
+            self.next_expiry_ms = self.next_expiry_ms.min(expires_ms);
             self.reservations.push((
                 reservation,
                 Reservation {
                     lane,
                     cost: request.cost,
-                    expires_ms: now_ms + self.policy.reservation_ttl_ms,
+                    expires_ms,
                     subtracted_at_ms: None,
                 },
             ));
@@ -440,6 +455,7 @@ impl Core {
             latest
         };
         let expires_ms = until_ms + self.policy.waiter_grace_ms;
+        self.next_expiry_ms = self.next_expiry_ms.min(expires_ms);
         let waiter = match position {
             Some(index) => {
                 let entry = &mut self.waiters[lane.index()][index];
@@ -456,6 +472,7 @@ impl Core {
     }
 
     /// Settles a reservation with the request's actual cost (`tokensConsumed`).
+    #[inline]
     pub fn settle(
         &mut self,
         now_ms: i64,
@@ -639,7 +656,8 @@ impl Core {
             .reservations
             .iter()
             .position(|(id, _)| *id == reservation);
-        match index.map(|index| self.reservations.remove(index).1) {
+        // The order of reservations means nothing, and `swap_remove` moves at most one.
+        match index.map(|index| self.reservations.swap_remove(index).1) {
             Some(r) => {
                 let refund = r.cost - actual;
                 // Keepa's balance never exceeds the cap: a refund of an overestimate that

@@ -78,6 +78,12 @@
 //! [`RedisClock::Injected`](crate::RedisClock::Injected) replaces the server's clock with one
 //! of yours (every client of the prefix must then share it).
 //!
+//! Upgrading a fleet: a state written by an earlier version of this crate is read and rewritten
+//! in the current layout on the next operation, so the bucket carries on. A process still on an
+//! earlier version cannot read a state the current version wrote; its operations answer
+//! [`Error::RedisProtocol`](crate::Error::RedisProtocol) until it is upgraded too (it never
+//! falls back to a private bucket), so upgrade every process of a prefix together.
+//!
 //! # Embedding in another program's HTTP client
 //!
 //! Wrap every call: acquire with an estimate and a lane, send, then hand the response's

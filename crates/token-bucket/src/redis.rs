@@ -8,8 +8,12 @@
 //! are loaded again and the call retried. `now` is the Redis server's `TIME` unless a clock is
 //! injected, so that every process agrees on one time.
 //!
-//! Every key lives under the configured prefix: the state is `{prefix}bucket:state`, a JSON
-//! object whose numbers are decimal strings (Lua numbers are doubles, exact below 2^53).
+//! Every key lives under the configured prefix: the state is `{prefix}bucket:state`, one string
+//! of 64-bit integers behind the tag `TBv2` (layout in `common.lua`), packed and unpacked in C
+//! by Redis's `struct` library, so a script spends its time on the bucket's rules rather than on
+//! encoding. Lua numbers are doubles, exact below 2^53, which every amount and identifier stays
+//! under. States written by earlier versions (a JSON object of decimal strings) are still read,
+//! and replaced by the new layout on their next write.
 //!
 //! This module does no waiting and keeps no state of its own beyond one multiplexed
 //! connection: waiting is the async layer's job, and a dead Redis is an error for the caller
@@ -98,8 +102,13 @@ impl RedisConfig {
 }
 
 const COMMON: &str = include_str!("redis/common.lua");
+const RESERVATIONS: &str = include_str!("redis/reservations.lua");
+const MARGINS: &str = include_str!("redis/margins.lua");
+const QUEUES: &str = include_str!("redis/queues.lua");
 
-/// The scripts, one per operation, each the prelude followed by the operation's body.
+/// The scripts, one per operation, each the prelude, the helpers the operation uses and the
+/// operation's body. A script creates every helper it contains on every call, so each carries
+/// only the ones it needs.
 struct Scripts {
     acquire: Script,
     settle: Script,
@@ -111,15 +120,24 @@ struct Scripts {
 }
 
 static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
-    let script = |body: &str| Script::new(&format!("{COMMON}\n{body}"));
+    let script = |helpers: &[&str], body: &str| {
+        let mut source = String::from(COMMON);
+        for helper in helpers {
+            source.push('\n');
+            source.push_str(helper);
+        }
+        source.push('\n');
+        source.push_str(body);
+        Script::new(&source)
+    };
     Scripts {
-        acquire: script(include_str!("redis/acquire.lua")),
-        settle: script(include_str!("redis/settle.lua")),
-        release: script(include_str!("redis/release.lua")),
-        cancel: script(include_str!("redis/cancel.lua")),
-        reconcile: script(include_str!("redis/reconcile.lua")),
-        bulk_budget: script(include_str!("redis/bulk_budget.lua")),
-        snapshot: script(include_str!("redis/snapshot.lua")),
+        acquire: script(&[MARGINS, QUEUES], include_str!("redis/acquire.lua")),
+        settle: script(&[RESERVATIONS], include_str!("redis/settle.lua")),
+        release: script(&[RESERVATIONS], include_str!("redis/release.lua")),
+        cancel: script(&[QUEUES], include_str!("redis/cancel.lua")),
+        reconcile: script(&[RESERVATIONS], include_str!("redis/reconcile.lua")),
+        bulk_budget: script(&[MARGINS], include_str!("redis/bulk_budget.lua")),
+        snapshot: script(&[RESERVATIONS, MARGINS], include_str!("redis/snapshot.lua")),
     }
 });
 
@@ -231,50 +249,59 @@ impl RedisBackend {
     }
 
     /// Runs `script` with the common arguments followed by `arguments`; answers its integers.
+    ///
+    /// Arguments and replies travel as little-endian 64-bit integers packed into one string
+    /// (see `common.lua`): parsing and formatting decimal numbers in Lua cost more than the
+    /// bucket's rules.
     async fn run(&self, script: &'static Script, arguments: &[i64]) -> Result<Vec<i64>, Error> {
-        self.run_with(script, arguments, &[]).await
-    }
-
-    /// As [`RedisBackend::run`], with optional trailing arguments (sent as "" when `None`).
-    async fn run_with(
-        &self,
-        script: &'static Script,
-        arguments: &[i64],
-        optional: &[Option<u64>],
-    ) -> Result<Vec<i64>, Error> {
-        let mut invocation = script.key(&self.state_key);
-        match &self.clock {
-            RedisClock::Server => invocation.arg("server"),
-            RedisClock::Injected(clock) => invocation.arg(clock.now_ms()),
+        let (clock, now) = match &self.clock {
+            RedisClock::Server => (1, 0),
+            RedisClock::Injected(clock) => (0, clock.now_ms()),
         };
-        invocation
-            .arg(self.policy.deficit_floor.as_milli())
-            .arg(self.policy.urgent_reserve.as_milli())
-            .arg(self.policy.reservation_ttl_ms)
-            .arg(self.policy.max_wait_slice_ms)
-            .arg(self.policy.waiter_grace_ms);
-        for argument in arguments {
-            invocation.arg(*argument);
+        let common = [
+            clock,
+            now,
+            self.policy.deficit_floor.as_milli(),
+            self.policy.urgent_reserve.as_milli(),
+            self.policy.reservation_ttl_ms,
+            self.policy.max_wait_slice_ms,
+            self.policy.waiter_grace_ms,
+        ];
+        let mut packed = Vec::with_capacity(8 * (common.len() + arguments.len()));
+        for integer in common.iter().chain(arguments) {
+            packed.extend_from_slice(&integer.to_le_bytes());
         }
-        for argument in optional {
-            match argument {
-                Some(id) => invocation.arg(*id),
-                None => invocation.arg(""),
-            };
-        }
+        let mut invocation = script.key(&self.state_key);
+        invocation.arg(packed);
         let mut connection = self.connection().await?;
         let reply = self
-            .on_io(async move { invocation.invoke_async::<Vec<i64>>(&mut connection).await })
+            .on_io(async move { invocation.invoke_async::<Vec<u8>>(&mut connection).await })
             .await?;
         match reply {
-            Ok(reply) if reply.is_empty() => Err(self.protocol("an empty reply")),
-            Ok(reply) => Ok(reply),
+            Ok(reply) if reply.is_empty() || reply.len() % 8 != 0 => Err(self.protocol(format!(
+                "a reply of {} bytes, not packed integers",
+                reply.len()
+            ))),
+            Ok(reply) => Ok(reply
+                .chunks_exact(8)
+                .map(|bytes| {
+                    i64::from_le_bytes(bytes.try_into().expect("chunks of exactly 8 bytes"))
+                })
+                .collect()),
             Err(error) => {
                 if is_unavailability(&error) || error.is_unrecoverable_error() {
                     *self.cached_connection() = None;
                 }
                 Err(self.redis_error(error))
             }
+        }
+    }
+
+    /// An optional identifier as two arguments: whether it is there (0/1), and its value.
+    fn optional_id(&self, id: Option<u64>) -> Result<[i64; 2], Error> {
+        match id {
+            Some(id) => Ok([1, self.id_argument(id)?]),
+            None => Ok([0, 0]),
         }
     }
 
@@ -295,11 +322,11 @@ impl RedisBackend {
             Lane::Urgent => 1,
             Lane::Bulk => 2,
         };
+        let [has_waiter, waiter] = self.optional_id(request.waiter.map(|waiter| waiter.0))?;
         let reply = self
-            .run_with(
+            .run(
                 &SCRIPTS.acquire,
-                &[request.cost.as_milli(), lane],
-                &[request.waiter.map(|waiter| waiter.0)],
+                &[request.cost.as_milli(), lane, has_waiter, waiter],
             )
             .await?;
         let now = reply[0];
@@ -360,8 +387,9 @@ impl RedisBackend {
         envelope: &Envelope,
         settle: Option<ReservationId>,
     ) -> Result<ReconcileOutcome, Error> {
+        let [has_settle, settle] = self.optional_id(settle.map(|reservation| reservation.0))?;
         let reply = self
-            .run_with(
+            .run(
                 &SCRIPTS.reconcile,
                 &[
                     envelope.tokens_left,
@@ -369,8 +397,9 @@ impl RedisBackend {
                     envelope.refill_rate,
                     envelope.tokens_consumed,
                     envelope.server_timestamp_ms,
+                    has_settle,
+                    settle,
                 ],
-                &[settle.map(|reservation| reservation.0)],
             )
             .await?;
         match self.field(&reply, 1, "outcome")? {

@@ -1,106 +1,131 @@
--- acquire: mirrors `Core::acquire`. ARGV[7] cost (milli-tokens), ARGV[8] lane (1 urgent, 2 bulk),
--- ARGV[9] the waiter id from an earlier Wait, or "" for none.
--- Returns {now, 0} unsynced, {now, 1, reservation} admit, {now, 2, waiter, until_ms} wait,
+-- acquire: mirrors `Core::acquire`. Arguments: cost (milli-tokens), lane (1 urgent, 2 bulk),
+-- whether a waiter follows (0/1), the waiter from an earlier Wait.
+-- Replies {now, 0} unsynced, {now, 1, reservation} admit, {now, 2, waiter, until_ms} wait,
 -- {now, 3, cost, maximum} refuse.
-local cost = integer(ARGV[7], 'cost')
-local lane = integer(ARGV[8], 'lane')
+local cost, lane = arguments[OP + 1], arguments[OP + 2]
 local waiter = nil
-if ARGV[9] ~= '' then
-  waiter = integer(ARGV[9], 'waiter')
+if arguments[OP + 3] == 1 then
+  waiter = arguments[OP + 4]
 end
 
-local state = load_state()
-tick(state)
-if not state.synced then
-  save_state(state)
-  return { now, 0 }
+if s[SYNCED] ~= 1 then
+  save()
+  return struct.pack('<i8i8', now, 0)
 end
 
-local maximum = maximum_cost(state, lane)
+local cap = s[RATE] * CAP_PER_RATE
+local maximum = cap - policy_urgent_reserve
+if lane == URGENT then
+  maximum = cap - deficit_floor
+end
 if cost > maximum then
   if waiter ~= nil then
-    remove_waiter(state, waiter)
+    remove_waiter(waiter)
   end
-  save_state(state)
-  return { now, 3, cost, maximum }
+  save()
+  return struct.pack('<i8i8i8i8', now, 3, cost, maximum)
 end
 
-local queue = state.waiters[lane]
+local n_reservations, n_urgent, n_bulk = s[N_RESERVATIONS], s[N_URGENT], s[N_BULK]
+-- The lane's queue: its j-th waiter's id is at queue_start + 2j - 1, its expiry after it.
+local queue_start = N_HEADER + RESERVATION_FIELDS * n_reservations
+local queue_length = n_urgent
+if lane == BULK then
+  queue_start = queue_start + 2 * n_urgent
+  queue_length = n_bulk
+end
 local position = nil
 if waiter ~= nil then
-  for i, w in ipairs(queue) do
-    if w.id == waiter then
-      position = i
+  for j = 1, queue_length do
+    if s[queue_start + 2 * j - 1] == waiter then
+      position = j
       break
     end
   end
 end
-local is_head
-if position ~= nil then
-  is_head = position == 1
-else
-  is_head = #queue == 0
-end
-local blocked_by_urgent = lane == BULK and #state.waiters[URGENT] > 0
+local is_head = position == 1 or (position == nil and queue_length == 0)
+local blocked_by_urgent = lane == BULK and n_urgent > 0
 
 -- Keepa's rule (balance > 0, above the drift margin) and the deficit floor for urgent work; the
--- urgent reserve above the margin for bulk.
--- Requests in flight may arrive in any order: the cheapest one in flight, this one included,
--- must still find a positive balance arriving last (see `Core::balance_needed`).
+-- urgent reserve above the margin for bulk. Requests in flight may arrive in any order: the
+-- cheapest one in flight, this one included, must still find a positive balance arriving last
+-- (see `Core::balance_needed`). The learned parts (margin, urgent demand) never make a request
+-- wait at the cap.
 local cheapest = cost
-for _, r in ipairs(state.reservations) do
-  cheapest = math.min(cheapest, r.cost)
+for at = N_HEADER + 3, N_HEADER + RESERVATION_FIELDS * n_reservations, RESERVATION_FIELDS do
+  cheapest = math.min(cheapest, s[at])
 end
 local reordering = cost - cheapest
-local function needed_with(margin, reserve)
-  if lane == URGENT then
-    return math.max(margin + 1 + reordering, policy.deficit_floor + cost)
-  end
-  return math.max(margin + 1, reserve + margin + cost)
+local fixed, learned
+if lane == URGENT then
+  fixed = math.max(1 + reordering, deficit_floor + cost)
+  learned = math.max(drift_margin + 1 + reordering, deficit_floor + cost)
+else
+  fixed = math.max(1, policy_urgent_reserve + cost)
+  learned = math.max(drift_margin + 1, urgent_reserve + drift_margin + cost)
 end
--- The learned parts (margin, urgent demand) never make a request wait at the cap.
-local fixed = needed_with(0, policy.urgent_reserve)
-local learned = needed_with(drift_margin(state), urgent_reserve(state))
-local needed = math.max(fixed, math.min(learned, cap(state)))
+local needed = math.max(fixed, math.min(learned, cap))
 
-if is_head and not blocked_by_urgent and state.balance >= needed then
+if is_head and not blocked_by_urgent and s[BALANCE] >= needed then
   if position ~= nil then
-    table.remove(queue, position)
+    local at = queue_start + 2 * position - 1
+    table.remove(s, at)
+    table.remove(s, at)
+    if lane == URGENT then
+      s[N_URGENT] = n_urgent - 1
+    else
+      s[N_BULK] = n_bulk - 1
+    end
   end
-  local reservation = take_id(state)
-  state.reservations[#state.reservations + 1] = {
-    id = reservation,
-    lane = lane,
-    cost = cost,
-    expires_ms = now + policy.reservation_ttl_ms,
-  }
-  state.balance = state.balance - cost
+  local reservation = s[NEXT_ID]
+  s[NEXT_ID] = reservation + 1
+  -- The new reservation goes after the others, before the queues (moved up to make room).
+  local at = N_HEADER + RESERVATION_FIELDS * n_reservations
+  for k = #s, at + 1, -1 do
+    s[k + RESERVATION_FIELDS] = s[k]
+  end
+  s[at + 1], s[at + 2], s[at + 3] = reservation, lane, cost
+  s[at + 4], s[at + 5], s[at + 6] = now + reservation_ttl_ms, 0, 0
+  s[N_RESERVATIONS] = n_reservations + 1
+  s[BALANCE] = s[BALANCE] - cost
   if lane == URGENT then
-    state.urgent_window[2] = state.urgent_window[2] + cost
+    s[URGENT_CURRENT] = s[URGENT_CURRENT] + cost
   end
-  state.counters[GRANTED] = state.counters[GRANTED] + cost
-  state.counters[ADMITTED + lane - 1] = state.counters[ADMITTED + lane - 1] + 1
-  save_state(state)
-  return { now, 1, reservation }
+  s[GRANTED] = s[GRANTED] + cost
+  s[ADMITTED + lane - 1] = s[ADMITTED + lane - 1] + 1
+  save()
+  return struct.pack('<i8i8i8', now, 1, reservation)
 end
 
-local latest = now + policy.max_wait_slice_ms
+local latest = now + max_wait_slice_ms
 local until_ms = latest
 if is_head and not blocked_by_urgent then
   -- The first refill instant at which the balance reaches `needed`, refills alone assumed.
-  local missing = needed - state.balance
-  local per_tick = math.max(state.refill_rate * MILLI, 1)
+  local missing = needed - s[BALANCE]
+  local per_tick = math.max(s[RATE] * MILLI, 1)
   local ticks = math.max(floor_div(missing + per_tick - 1, per_tick), 1)
-  until_ms = math.min(state.next_refill_ms + (ticks - 1) * REFILL_PERIOD_MS, latest)
+  until_ms = math.min(s[NEXT_REFILL] + (ticks - 1) * REFILL_PERIOD_MS, latest)
 end
-local expires_ms = until_ms + policy.waiter_grace_ms
+local expires_ms = until_ms + waiter_grace_ms
 local id
 if position ~= nil then
-  queue[position].expires_ms = expires_ms
-  id = queue[position].id
+  local at = queue_start + 2 * position
+  s[at] = expires_ms
+  id = s[at - 1]
 else
-  id = take_id(state)
-  queue[#queue + 1] = { id = id, expires_ms = expires_ms }
+  id = s[NEXT_ID]
+  s[NEXT_ID] = id + 1
+  -- At the end of the lane's queue; the bulk queue moves up when an urgent waiter joins.
+  local at = queue_start + 2 * queue_length
+  for k = #s, at + 1, -1 do
+    s[k + 2] = s[k]
+  end
+  s[at + 1], s[at + 2] = id, expires_ms
+  if lane == URGENT then
+    s[N_URGENT] = n_urgent + 1
+  else
+    s[N_BULK] = n_bulk + 1
+  end
 end
-save_state(state)
-return { now, 2, id, until_ms }
+save()
+return struct.pack('<i8i8i8i8', now, 2, id, until_ms)

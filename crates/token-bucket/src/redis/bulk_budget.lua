@@ -1,8 +1,6 @@
--- bulk_budget: mirrors `Core::bulk_budget`. Returns {now, budget (milli-tokens)}.
-local state = load_state()
-tick(state)
-save_state(state)
-if not state.synced or #state.waiters[URGENT] > 0 or #state.waiters[BULK] > 0 then
-  return { now, 0 }
+-- bulk_budget: mirrors `Core::bulk_budget`. No arguments. Replies {now, budget (milli-tokens)}.
+save()
+if s[SYNCED] ~= 1 or s[N_URGENT] > 0 or s[N_BULK] > 0 then
+  return struct.pack('<i8i8', now, 0)
 end
-return { now, math.max(state.balance - urgent_reserve(state) - drift_margin(state), 0) }
+return struct.pack('<i8i8', now, math.max(s[BALANCE] - urgent_reserve - drift_margin, 0))

@@ -1,7 +1,4 @@
--- cancel: mirrors `Core::cancel`. ARGV[7] waiter id. Returns {now}.
-local waiter = integer(ARGV[7], 'waiter')
-local state = load_state()
-tick(state)
-remove_waiter(state, waiter)
-save_state(state)
-return { now }
+-- cancel: mirrors `Core::cancel`. Arguments: the waiter. Replies {now}.
+remove_waiter(arguments[OP + 1])
+save()
+return struct.pack('<i8', now)

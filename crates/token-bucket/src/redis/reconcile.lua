@@ -1,69 +1,63 @@
--- reconcile: mirrors `Core::reconcile`. ARGV[7] tokensLeft, ARGV[8] refillIn (ms),
--- ARGV[9] refillRate, ARGV[10] tokensConsumed (whole tokens), ARGV[11] the envelope's server
--- timestamp (ms), ARGV[12] the reservation to settle, or "" for none.
--- Returns {now, 0, drift} applied, {now, 1} stale, {now, 2} no token information.
-local tokens_left = integer(ARGV[7], 'tokens_left')
-local refill_in_ms = integer(ARGV[8], 'refill_in_ms')
-local refill_rate = integer(ARGV[9], 'refill_rate')
-local tokens_consumed = integer(ARGV[10], 'tokens_consumed')
-local server_timestamp_ms = integer(ARGV[11], 'server_timestamp_ms')
+-- reconcile: mirrors `Core::reconcile`. Arguments: tokensLeft, refillIn (ms), refillRate,
+-- tokensConsumed (whole tokens), the envelope's server timestamp (ms), whether a reservation to
+-- settle follows (0/1), the reservation.
+-- Replies {now, 0, drift} applied, {now, 1} stale, {now, 2} no token information.
+local tokens_left, refill_in_ms, refill_rate = arguments[OP + 1], arguments[OP + 2], arguments[OP + 3]
+local tokens_consumed, server_timestamp_ms = arguments[OP + 4], arguments[OP + 5]
 local settle = nil
-if ARGV[12] ~= '' then
-  settle = integer(ARGV[12], 'reservation')
+if arguments[OP + 6] == 1 then
+  settle = arguments[OP + 7]
 end
 
-local state = load_state()
-tick(state)
-local stale = state.synced and server_timestamp_ms < state.last_server_timestamp_ms
+local stale = s[SYNCED] == 1 and server_timestamp_ms < s[LAST_TIMESTAMP]
 if settle ~= nil then
   -- A stale envelope's request was already charged in the newer tokensLeft that had its
   -- estimate subtracted: give the charge back once (see `Core::reconcile`).
   local double_counted = false
-  local index = find_reservation(state, settle)
-  if refill_rate > 0 and stale and index ~= nil then
-    local at = state.reservations[index].subtracted_at_ms
-    double_counted = at ~= nil and at > server_timestamp_ms
+  local at = find_reservation(settle)
+  if refill_rate > 0 and stale and at ~= nil then
+    double_counted = s[at + 5] == 1 and s[at + 6] > server_timestamp_ms
   end
   local actual = tokens_consumed * MILLI
-  settle_ticked(state, settle, actual)
+  settle_ticked(settle, actual)
   if double_counted then
-    state.balance = math.min(state.balance + actual, math.max(cap(state), state.balance))
-    state.counters[DRIFT] = state.counters[DRIFT] - actual
-    state.drift_window[2] = state.drift_window[2] - actual
+    s[BALANCE] = math.min(s[BALANCE] + actual, math.max(s[RATE] * CAP_PER_RATE, s[BALANCE]))
+    s[DRIFT] = s[DRIFT] - actual
+    s[DRIFT_CURRENT] = s[DRIFT_CURRENT] - actual
   end
 end
 if refill_rate <= 0 then
-  save_state(state)
-  return { now, 2 }
+  save()
+  return struct.pack('<i8i8', now, 2)
 end
 if stale then
-  save_state(state)
-  return { now, 1 }
+  save()
+  return struct.pack('<i8i8', now, 1)
 end
-local authoritative = tokens_left * MILLI - in_flight(state)
+local authoritative = tokens_left * MILLI - in_flight()
 -- Envelopes stamped in the same millisecond cannot be ordered: keep the lower balance.
 local corrected = authoritative
-if state.synced and server_timestamp_ms == state.last_server_timestamp_ms then
-  corrected = math.min(authoritative, state.balance)
+if s[SYNCED] == 1 and server_timestamp_ms == s[LAST_TIMESTAMP] then
+  corrected = math.min(authoritative, s[BALANCE])
 end
 local drift = 0
-if state.synced then
-  drift = state.balance - corrected
+if s[SYNCED] == 1 then
+  drift = s[BALANCE] - corrected
 end
-state.counters[DRIFT] = state.counters[DRIFT] + drift
-state.drift_window[2] = state.drift_window[2] + drift
-state.balance = corrected
-for _, r in ipairs(state.reservations) do
-  r.subtracted_at_ms = server_timestamp_ms
+s[DRIFT] = s[DRIFT] + drift
+s[DRIFT_CURRENT] = s[DRIFT_CURRENT] + drift
+s[BALANCE] = corrected
+for at = N_HEADER, N_HEADER + RESERVATION_FIELDS * (s[N_RESERVATIONS] - 1), RESERVATION_FIELDS do
+  s[at + 5], s[at + 6] = 1, server_timestamp_ms
 end
-state.refill_rate = refill_rate
+s[RATE] = refill_rate
 if refill_in_ms > 0 then
-  state.next_refill_ms = now + refill_in_ms
+  s[NEXT_REFILL] = now + refill_in_ms
 else
   -- A refill due "now" is already in tokensLeft; the next one is a period away.
-  state.next_refill_ms = now + REFILL_PERIOD_MS
+  s[NEXT_REFILL] = now + REFILL_PERIOD_MS
 end
-state.last_server_timestamp_ms = server_timestamp_ms
-state.synced = true
-save_state(state)
-return { now, 0, drift }
+s[LAST_TIMESTAMP] = server_timestamp_ms
+s[SYNCED] = 1
+save()
+return struct.pack('<i8i8i8', now, 0, drift)

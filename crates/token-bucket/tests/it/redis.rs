@@ -307,6 +307,141 @@ async fn a_state_that_is_not_a_bucket_state_is_a_protocol_error() {
     assert!(matches!(error, Error::RedisProtocol { .. }), "{error:?}");
 }
 
+/// A worker upgraded in the middle of a run finds the state an older version wrote (a JSON
+/// object of decimal strings, as `cjson` encoded it): the bucket goes on from it, reservation
+/// and queue place included, and the next write stores the current layout.
+#[tokio::test]
+async fn a_state_written_by_the_previous_layout_is_read_and_replaced() {
+    let prefix = testkit::unique_prefix("old-layout");
+    let clock = ManualClock::at(T0);
+    let bucket = bucket_on_clock(&prefix, &clock);
+    let state_key = format!("{prefix}bucket:state");
+    let written_by_version_1 = r#"{"waiters":[{},[["5000000002","5015000"]]],"last_server_timestamp_ms":"7","urgent_window":["0","5000"],"v":1,"next_id":"5000000003","balance":"95000","refill_rate":"5","drift_window":["0","0"],"counters":["5000","0","0","0","0","0","1","0"],"synced":true,"reservations":[["5000000001","1","5000","5120000",""]],"next_refill_ms":"5030000"}"#;
+    let () = command(
+        &testkit::redis_url(),
+        redis::cmd("SET").arg(&state_key).arg(written_by_version_1),
+    )
+    .await;
+
+    let before = bucket.snapshot().await.unwrap();
+    assert!(before.synced);
+    assert_eq!(before.balance, Tokens::from_whole(95));
+    assert_eq!(before.refill_rate, 5);
+    assert_eq!(before.next_refill_ms, 5_030_000);
+    assert_eq!(
+        (before.in_flight, before.n_in_flight),
+        (Tokens::from_whole(5), 1)
+    );
+    assert_eq!(before.waiting, [0, 1]);
+    assert_eq!(before.counters.granted, Tokens::from_whole(5));
+    assert_eq!(before.counters.admitted, [1, 0]);
+    let stored: Vec<u8> = command(&testkit::redis_url(), redis::cmd("GET").arg(&state_key)).await;
+    assert!(stored.starts_with(b"TBv2"), "{stored:?}");
+
+    let outcome = bucket
+        .settle_reservation(ReservationId(5_000_000_001), Tokens::from_whole(3))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        token_bucket::SettleOutcome::Settled {
+            refund: Tokens::from_whole(2)
+        }
+    );
+    // The bulk waiter kept its place at the head of its queue: asking again admits it.
+    let request = AcquireRequest {
+        cost: Tokens::from_whole(20),
+        lane: Lane::Bulk,
+        waiter: Some(WaiterId(5_000_000_002)),
+    };
+    let (decision, _) = bucket.decide(request).await.unwrap();
+    assert_eq!(
+        decision,
+        Decision::Admit {
+            reservation: ReservationId(5_000_000_003)
+        }
+    );
+    let after = bucket.snapshot().await.unwrap();
+    assert_eq!(after.balance, Tokens::from_whole(77));
+    assert_eq!(after.waiting, [0, 0]);
+}
+
+/// A state longer than `struct` packs or unpacks in one call (tens of reservations, a hundred
+/// waiters) is stored and read a slice at a time; the Redis bucket then decides exactly as the
+/// memory bucket does, through admission, queueing, settling and expiry.
+#[tokio::test]
+async fn a_long_state_round_trips_and_decides_as_the_memory_backend() {
+    let clock = ManualClock::at(T0);
+    let memory = Bucket::in_memory_with_clock(Policy::default(), Arc::new(clock.clone()));
+    let redis = bucket_on_clock(&testkit::unique_prefix("long-state"), &clock);
+    let both = [&memory, &redis];
+    for bucket in both {
+        bucket.reconcile(&envelope(100, 30_000, 1)).await.unwrap();
+    }
+    let mut reservations: [Vec<ReservationId>; 2] = [Vec::new(), Vec::new()];
+    let mut waiters: [Vec<WaiterId>; 2] = [Vec::new(), Vec::new()];
+    let check_same_snapshot = async |what: &str| {
+        let expected = memory.snapshot().await.unwrap();
+        assert_eq!(redis.snapshot().await.unwrap(), expected, "after {what}");
+    };
+
+    // 60 reservations in flight, then 100 bulk waiters behind them: 21 + 60 × 6 + 100 × 2
+    // integers.
+    for (cost, lane, n) in [(1, Lane::Urgent, 60), (50, Lane::Bulk, 100)] {
+        for _ in 0..n {
+            let request = AcquireRequest {
+                cost: Tokens::from_whole(cost),
+                lane,
+                waiter: None,
+            };
+            let mut decisions = Vec::new();
+            for (index, bucket) in both.into_iter().enumerate() {
+                let (decision, _) = bucket.decide(request).await.unwrap();
+                match decision {
+                    Decision::Admit { reservation } => reservations[index].push(reservation),
+                    Decision::Wait { waiter, .. } => waiters[index].push(waiter),
+                    other => panic!("unexpected {other:?}"),
+                }
+                decisions.push(match decision {
+                    Decision::Wait { until_ms, .. } => Some(until_ms),
+                    _ => None,
+                });
+            }
+            assert_eq!(decisions[0], decisions[1]);
+        }
+    }
+    assert_eq!((reservations[1].len(), waiters[1].len()), (60, 100));
+    check_same_snapshot("queueing").await;
+
+    // Half the reservations settle, a waiter in the middle of the queue leaves.
+    for (in_memory, in_redis) in reservations[0].iter().zip(&reservations[1]).take(30) {
+        let outcomes = [
+            memory
+                .settle_reservation(*in_memory, Tokens::ZERO)
+                .await
+                .unwrap(),
+            redis
+                .settle_reservation(*in_redis, Tokens::ZERO)
+                .await
+                .unwrap(),
+        ];
+        assert_eq!(outcomes[0], outcomes[1]);
+    }
+    memory.cancel_waiter(waiters[0][50]).await.unwrap();
+    redis.cancel_waiter(waiters[1][50]).await.unwrap();
+    check_same_snapshot("settling and cancelling").await;
+
+    // The waiters stop asking and expire; then the unsettled reservations expire.
+    clock.advance_ms(Policy::default().max_wait_slice_ms + Policy::default().waiter_grace_ms);
+    check_same_snapshot("the waiters' expiry").await;
+    clock.advance_ms(Policy::default().reservation_ttl_ms);
+    check_same_snapshot("the reservations' expiry").await;
+    let after = redis.snapshot().await.unwrap();
+    assert_eq!((after.n_in_flight, after.waiting), (0, [0, 0]));
+    assert_eq!(after.counters.expired_waiters, 99);
+    assert_eq!(after.counters.expired_reservations, 30);
+}
+
 #[tokio::test]
 async fn every_key_lives_under_the_prefix() {
     let server = PrivateRedis::start().await;
