@@ -18,6 +18,7 @@ use keepa_model::{Cents, OfferCondition};
 use rusqlite::ToSql;
 
 use crate::deals::condition_code;
+use crate::search;
 
 /// The validity gate of DESIGN.md §7 in SQL: `deal_filters::validity_gate` in
 /// Rust. It is repeated verbatim in the partial indexes' `WHERE`, which is
@@ -353,6 +354,14 @@ fn push_where(
         .as_deref()
         .filter(|keyword| !keyword.is_empty())
     {
+        // The signature test first: SQLite checks the terms an index covers in
+        // their written order, and it turns most rows away before the `LIKE`s.
+        bound(
+            sql,
+            "(search_trigrams & :keyword_trigrams) = :keyword_trigrams",
+            ":keyword_trigrams",
+            Box::new(search::keyword_trigrams(keyword)),
+        );
         bound(
             sql,
             "(title LIKE :keyword ESCAPE '\\' OR brand LIKE :keyword ESCAPE '\\' OR asin LIKE :keyword ESCAPE '\\')",

@@ -97,6 +97,26 @@ fn counts_read_only_an_index_whatever_the_filters() {
     }
 }
 
+/// The keyword's signature and `LIKE`s are tested on `deals_valid_search`,
+/// which also holds the numeric filters' columns.
+#[test]
+fn a_keyword_count_with_numeric_filters_reads_only_the_search_index() {
+    let (_, count) = plans(&DealQuery {
+        filter: DealFilter {
+            keyword: Some("widget".to_owned()),
+            profit_gte: Some(Cents(1_000)),
+            roi_gte: Some(10.0),
+            hide_amazon: true,
+            ..DealFilter::default()
+        },
+        ..DealQuery::default()
+    });
+    assert!(
+        count.contains("COVERING INDEX deals_valid_search"),
+        "{count}"
+    );
+}
+
 #[test]
 fn with_planner_statistics_the_default_page_still_walks_the_profit_index() {
     let (_directory, mut writer) = temp_writer();
