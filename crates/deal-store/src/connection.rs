@@ -18,7 +18,7 @@
 //!
 //! The writer runs SQLite's automatic checkpoint itself, and when readers that
 //! never pause keep the WAL from starting over, a RESTART checkpoint that may
-//! hold a commit's return for up to 100 ms while they finish (see "Checkpoint
+//! hold a commit's return for about 100 ms at most while they finish (see "Checkpoint
 //! starvation" below): a bounded WAL keeps the API's reads fast.
 
 use std::path::{Path, PathBuf};
@@ -173,10 +173,14 @@ const PASSIVE_CHECKPOINT_FRAMES: i32 = 1000;
 /// The default of [`StoreOptions::wal_restart_pages`]: the passive threshold,
 /// so a log under readers restarts where one without readers would.
 const DEFAULT_WAL_RESTART_PAGES: u32 = 1000;
-/// How long a commit waits for readers to leave the WAL. A reader holding one
-/// snapshot for longer (a backup) is not waited for: the next attempt comes
-/// after another [`StoreOptions::wal_restart_pages`].
-const RESTART_CHECKPOINT_WAIT: Duration = Duration::from_millis(100);
+/// How often a RESTART checkpoint looks again whether the readers it waits
+/// for have finished. SQLite's own busy handler sleeps 1, 2, 5, 10 ms… and
+/// would keep the writer waiting long after a query of a few milliseconds ended.
+const RESTART_CHECKPOINT_POLL: Duration = Duration::from_micros(250);
+/// How many times a RESTART checkpoint looks (about 100 ms). A reader holding
+/// one snapshot for longer (a backup) is not waited for: the next attempt
+/// comes after another [`StoreOptions::wal_restart_pages`].
+const RESTART_CHECKPOINT_POLLS: i32 = 400;
 
 impl Writer {
     /// Opens (creating if needed) and migrates the database at `path`.
@@ -250,12 +254,19 @@ impl Writer {
         } else if frames >= self.restart_at_frames {
             let restarted = self
                 .connection
-                .busy_timeout(RESTART_CHECKPOINT_WAIT)
+                .busy_handler(Some(|polls: i32| {
+                    let again = polls < RESTART_CHECKPOINT_POLLS;
+                    if again {
+                        std::thread::sleep(RESTART_CHECKPOINT_POLL);
+                    }
+                    again
+                }))
                 .and_then(|()| {
                     self.connection
                         .wal_checkpoint_v2(None::<&str>, CheckpointMode::RESTART)
                 })
                 .is_ok();
+            // Back to the busy timeout of every other statement.
             let _ = self.connection.busy_timeout(self.options.busy_timeout);
             self.restart_at_frames = if restarted {
                 restart_threshold
