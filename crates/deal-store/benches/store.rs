@@ -377,7 +377,7 @@ fn bench_queries(directory: &Path) {
 
     let stop = AtomicBool::new(false);
     let commits = AtomicU64::new(0);
-    let busy = std::thread::scope(|scope| {
+    let (busy, measuring_time) = std::thread::scope(|scope| {
         scope.spawn(|| {
             let mut index = 0_u32;
             while !stop.load(Ordering::Relaxed) {
@@ -390,13 +390,19 @@ fn bench_queries(directory: &Path) {
                 index += 1;
             }
         });
+        let start = Instant::now();
         let measurement = measure_query_mix("api_query_mix_with_writer", &readers, &mix);
+        let measuring_time = start.elapsed();
         stop.store(true, Ordering::Relaxed);
-        measurement
+        (measurement, measuring_time)
     });
+    // How hard the writer pushed: the store's commits get slower when its
+    // indexes grow and when a checkpoint waits for readers.
+    let committed = commits.load(Ordering::Relaxed);
     eprintln!(
-        "concurrent writer committed {} deals during the measurement",
-        commits.load(Ordering::Relaxed)
+        "concurrent writer committed {committed} deals during the measurement ({:.1} s, {:.0} per second)",
+        measuring_time.as_secs_f64(),
+        committed as f64 / measuring_time.as_secs_f64()
     );
     let milliseconds = |nanoseconds: f64| nanoseconds / 1e6;
     benchkit::report(
