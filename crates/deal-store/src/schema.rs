@@ -203,11 +203,11 @@ CREATE INDEX backlog_by_age ON backlog (kind, enqueued_at, asin);
 /// - a count seeks the range of one of its filters and checks the others
 ///   inside the index: `SEARCH deals USING COVERING INDEX
 ///   deals_valid_by_sales_rank (sales_rank<?)` in 0.06 ms, ROI 2.0 ms, deal
-///   trust + seller quality + condition 0.7 ms (was 3.5 ms). Which filter is
-///   the planner's guess: `PRAGMA optimize` with an analysis limit writes no
-///   `sqlite_stat4`, so every range looks alike to it (the bench's percent
-///   down ≥ 30 with drops ≥ 3 seeks the drops, 63,000 entries, where the
-///   percent would be 50,000);
+///   trust + seller quality + condition 0.7 ms (was 3.5 ms). Which filter:
+///   the planner compares their ranges with the `sqlite_stat4` samples that
+///   `Writer::optimize` writes and the bound values (the bench's percent down
+///   ≥ 30 with drops ≥ 3 seeks the percent, 50,000 entries, not the drops,
+///   63,000); without those samples every range looks alike to it;
 /// - a page still walks `(column, asin)` in order without a temp b-tree, and
 ///   SQLite tests the filters on the index entry before it fetches the row
 ///   (`DeferredSeek`), so only the rows of the page are read from the table.
