@@ -199,7 +199,11 @@ CREATE INDEX backlog_by_age ON backlog (kind, enqueued_at, asin);
 /// without the gate's and the other filters' columns they were not covering.
 ///
 /// Now each sort index is `(column, asin, every other filter column, list_at,
-/// one_year_average)`, partial on the gate:
+/// one_year_average)`, partial on the gate. The other filter columns come
+/// smallest first (the 0/1 and small integers before the REALs): a filter is
+/// checked by parsing the entry's header up to its column, and moving
+/// `amazon_sells` from ninth to third place took the ROI count from 2.2 to
+/// 1.9 ms.
 /// - a count seeks the range of one of its filters and checks the others
 ///   inside the index: `SEARCH deals USING COVERING INDEX
 ///   deals_valid_by_sales_rank (sales_rank<?)` in 0.06 ms, ROI 2.0 ms, deal
@@ -226,28 +230,36 @@ DROP INDEX deals_valid_by_seller_quality;
 DROP INDEX deals_valid_by_last_seen;
 
 CREATE INDEX deals_valid_by_profit ON deals (
-    profit, asin, roi_percent, percent_down, drops_30, sales_rank, deal_trust_percent, seller_quality, amazon_sells, condition_code, list_at, one_year_average
+    profit, asin, amazon_sells, condition_code, drops_30, sales_rank, roi_percent, percent_down,
+    deal_trust_percent, seller_quality, list_at, one_year_average
 ) WHERE profit > 0 AND list_at > 0 AND one_year_average > 0;
 CREATE INDEX deals_valid_by_roi ON deals (
-    roi_percent, asin, profit, percent_down, drops_30, sales_rank, deal_trust_percent, seller_quality, amazon_sells, condition_code, list_at, one_year_average
+    roi_percent, asin, amazon_sells, condition_code, drops_30, sales_rank, profit, percent_down,
+    deal_trust_percent, seller_quality, list_at, one_year_average
 ) WHERE profit > 0 AND list_at > 0 AND one_year_average > 0;
 CREATE INDEX deals_valid_by_percent_down ON deals (
-    percent_down, asin, profit, roi_percent, drops_30, sales_rank, deal_trust_percent, seller_quality, amazon_sells, condition_code, list_at, one_year_average
+    percent_down, asin, amazon_sells, condition_code, drops_30, sales_rank, profit, roi_percent,
+    deal_trust_percent, seller_quality, list_at, one_year_average
 ) WHERE profit > 0 AND list_at > 0 AND one_year_average > 0;
 CREATE INDEX deals_valid_by_drops_30 ON deals (
-    drops_30, asin, profit, roi_percent, percent_down, sales_rank, deal_trust_percent, seller_quality, amazon_sells, condition_code, list_at, one_year_average
+    drops_30, asin, amazon_sells, condition_code, sales_rank, profit, roi_percent, percent_down,
+    deal_trust_percent, seller_quality, list_at, one_year_average
 ) WHERE profit > 0 AND list_at > 0 AND one_year_average > 0;
 CREATE INDEX deals_valid_by_sales_rank ON deals (
-    sales_rank, asin, profit, roi_percent, percent_down, drops_30, deal_trust_percent, seller_quality, amazon_sells, condition_code, list_at, one_year_average
+    sales_rank, asin, amazon_sells, condition_code, drops_30, profit, roi_percent, percent_down,
+    deal_trust_percent, seller_quality, list_at, one_year_average
 ) WHERE profit > 0 AND list_at > 0 AND one_year_average > 0;
 CREATE INDEX deals_valid_by_deal_trust ON deals (
-    deal_trust_percent, asin, profit, roi_percent, percent_down, drops_30, sales_rank, seller_quality, amazon_sells, condition_code, list_at, one_year_average
+    deal_trust_percent, asin, amazon_sells, condition_code, drops_30, sales_rank, profit,
+    roi_percent, percent_down, seller_quality, list_at, one_year_average
 ) WHERE profit > 0 AND list_at > 0 AND one_year_average > 0;
 CREATE INDEX deals_valid_by_seller_quality ON deals (
-    seller_quality, asin, profit, roi_percent, percent_down, drops_30, sales_rank, deal_trust_percent, amazon_sells, condition_code, list_at, one_year_average
+    seller_quality, asin, amazon_sells, condition_code, drops_30, sales_rank, profit, roi_percent,
+    percent_down, deal_trust_percent, list_at, one_year_average
 ) WHERE profit > 0 AND list_at > 0 AND one_year_average > 0;
 CREATE INDEX deals_valid_by_last_seen ON deals (
-    last_seen_at, asin, profit, roi_percent, percent_down, drops_30, sales_rank, deal_trust_percent, seller_quality, amazon_sells, condition_code, list_at, one_year_average
+    last_seen_at, asin, amazon_sells, condition_code, drops_30, sales_rank, profit, roi_percent,
+    percent_down, deal_trust_percent, seller_quality, list_at, one_year_average
 ) WHERE profit > 0 AND list_at > 0 AND one_year_average > 0;
 ";
 
@@ -271,8 +283,8 @@ UPDATE deals SET search_trigrams = deal_search_trigrams(title, brand, asin);
 
 DROP INDEX deals_valid_search;
 CREATE INDEX deals_valid_search ON deals (
-    profit, asin, search_trigrams, title, brand, roi_percent, percent_down, drops_30, sales_rank,
-    deal_trust_percent, seller_quality, amazon_sells, condition_code, list_at, one_year_average
+    profit, asin, search_trigrams, amazon_sells, condition_code, drops_30, sales_rank, roi_percent,
+    percent_down, deal_trust_percent, seller_quality, title, brand, list_at, one_year_average
 ) WHERE profit > 0 AND list_at > 0 AND one_year_average > 0;
 ";
 
