@@ -15,7 +15,7 @@
 use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use deal_filters::{AnalysedDeal, Trend};
 use deal_store::{
@@ -315,14 +315,32 @@ fn query_mix() -> Vec<DealQuery> {
 
 fn measure_query_mix(name: &str, readers: &Readers, mix: &[DealQuery]) -> benchkit::Measurement {
     let mut next = 0_usize;
-    benchkit::measure_samples(name, QUERY_SAMPLES, || {
-        let query = &mix[next % mix.len()];
+    let mut by_query: Vec<Vec<Duration>> = vec![Vec::new(); mix.len()];
+    let measurement = benchkit::measure_samples(name, QUERY_SAMPLES, || {
+        let kind = next % mix.len();
         next += 1;
         let start = Instant::now();
-        let page = readers.query_deals(query).expect("query");
+        let page = readers.query_deals(&mix[kind]).expect("query");
         benchkit::black_box(page);
-        start.elapsed()
-    })
+        let elapsed = start.elapsed();
+        by_query[kind].push(elapsed);
+        elapsed
+    });
+    // Which query kinds the tail comes from: the p99 of the mix is about the
+    // 8th-slowest of 800 samples, so one slow kind decides it.
+    for (kind, durations) in by_query.iter_mut().enumerate() {
+        durations.sort_unstable();
+        let at = |fraction: f64| durations[((durations.len() - 1) as f64 * fraction) as usize];
+        eprintln!(
+            "  {name} query {kind} ({:?}/{:?}): p50 {:?}, p90 {:?}, max {:?}",
+            mix[kind].sort,
+            mix[kind].order,
+            at(0.5),
+            at(0.9),
+            at(1.0)
+        );
+    }
+    measurement
 }
 
 fn bench_queries(directory: &Path) {
@@ -359,7 +377,7 @@ fn bench_queries(directory: &Path) {
 
     let stop = AtomicBool::new(false);
     let commits = AtomicU64::new(0);
-    let busy = std::thread::scope(|scope| {
+    let (busy, measuring_time) = std::thread::scope(|scope| {
         scope.spawn(|| {
             let mut index = 0_u32;
             while !stop.load(Ordering::Relaxed) {
@@ -372,13 +390,19 @@ fn bench_queries(directory: &Path) {
                 index += 1;
             }
         });
+        let start = Instant::now();
         let measurement = measure_query_mix("api_query_mix_with_writer", &readers, &mix);
+        let measuring_time = start.elapsed();
         stop.store(true, Ordering::Relaxed);
-        measurement
+        (measurement, measuring_time)
     });
+    // How hard the writer pushed: the store's commits get slower when its
+    // indexes grow and when a checkpoint waits for readers.
+    let committed = commits.load(Ordering::Relaxed);
     eprintln!(
-        "concurrent writer committed {} deals during the measurement",
-        commits.load(Ordering::Relaxed)
+        "concurrent writer committed {committed} deals during the measurement ({:.1} s, {:.0} per second)",
+        measuring_time.as_secs_f64(),
+        committed as f64 / measuring_time.as_secs_f64()
     );
     let milliseconds = |nanoseconds: f64| nanoseconds / 1e6;
     benchkit::report(

@@ -15,11 +15,19 @@
 //! module does not stop a second *process* from opening a writer: the worker's
 //! instance lock does that; here a second writer is reported as
 //! [`StoreError::Locked`] once the busy timeout runs out.
+//!
+//! The writer runs SQLite's automatic checkpoint itself, and when readers that
+//! never pause keep the WAL from starting over, a RESTART checkpoint that may
+//! hold a commit's return for about 100 ms at most while they finish (see "Checkpoint
+//! starvation" below): a bounded WAL keeps the API's reads fast.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex, PoisonError};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
+use rusqlite::hooks::Wal;
+use rusqlite::wal::CheckpointMode;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use crate::error::{ResultExt, StoreError, StoreResult};
@@ -52,6 +60,10 @@ pub struct StoreOptions {
     /// An upper bound on the database size in pages (`PRAGMA max_page_count`);
     /// `None` leaves SQLite's default. Tests use a small value to simulate a full disk.
     pub max_page_count: Option<u32>,
+    /// The WAL length, in pages, past which a commit waits (at most 100 ms) for
+    /// the readers of older snapshots so that the log starts over (see
+    /// "checkpoint starvation" in this module's source). Tests use a small value.
+    pub wal_restart_pages: u32,
 }
 
 impl Default for StoreOptions {
@@ -62,6 +74,7 @@ impl Default for StoreOptions {
             reader_count: 4,
             attempt_budget: 3,
             max_page_count: None,
+            wal_restart_pages: DEFAULT_WAL_RESTART_PAGES,
         }
     }
 }
@@ -136,7 +149,38 @@ pub struct Writer {
     pub(crate) connection: Connection,
     pub(crate) path: PathBuf,
     pub(crate) options: StoreOptions,
+    /// Frames in the WAL after the last commit, as SQLite's WAL hook reports them.
+    wal_frames: Arc<AtomicI32>,
+    /// The WAL length at which the next commit tries a restart checkpoint.
+    restart_at_frames: i32,
 }
+
+// Checkpoint starvation. A passive checkpoint (SQLite's automatic one) copies
+// the WAL into the database only up to the oldest snapshot a reader holds, and
+// the log starts over from its beginning only when a write finds it fully
+// copied and no reader in it. API readers that follow one another without a
+// gap never allow that, so the WAL grows without bound: 585 MB during the
+// bench's 8 s of queries under a busy writer. Each read then searches a longer
+// WAL index and reads more pages through read() instead of the memory map.
+// So the writer takes over SQLite's automatic checkpoint: its WAL hook counts
+// the log's frames, and past `StoreOptions::wal_restart_pages` a commit runs a
+// RESTART checkpoint, which waits a little for the readers of older
+// snapshots; readers that start meanwhile read the fully copied database file,
+// not the log, so the next commit starts the log over.
+
+/// SQLite's automatic (passive) checkpoint threshold, in WAL frames (pages).
+const PASSIVE_CHECKPOINT_FRAMES: i32 = 1000;
+/// The default of [`StoreOptions::wal_restart_pages`]: the passive threshold,
+/// so a log under readers restarts where one without readers would.
+const DEFAULT_WAL_RESTART_PAGES: u32 = 1000;
+/// How often a RESTART checkpoint looks again whether the readers it waits
+/// for have finished. SQLite's own busy handler sleeps 1, 2, 5, 10 ms… and
+/// would keep the writer waiting long after a query of a few milliseconds ended.
+const RESTART_CHECKPOINT_POLL: Duration = Duration::from_micros(250);
+/// How many times a RESTART checkpoint looks (about 100 ms). A reader holding
+/// one snapshot for longer (a backup) is not waited for: the next attempt
+/// comes after another [`StoreOptions::wal_restart_pages`].
+const RESTART_CHECKPOINT_POLLS: i32 = 400;
 
 impl Writer {
     /// Opens (creating if needed) and migrates the database at `path`.
@@ -149,10 +193,21 @@ impl Writer {
         let path = path.as_ref().to_path_buf();
         let mut connection = open_connection(&path, &options, true)?;
         schema::migrate(&mut connection, &path)?;
+        // Replaces SQLite's automatic checkpoint: `checkpoint_after_commit` runs it.
+        let wal_frames = Arc::new(AtomicI32::new(0));
+        let hook_frames = Arc::clone(&wal_frames);
+        connection
+            .wal_hook(Some(move |_: &mut Wal, frames: i32| {
+                hook_frames.store(frames, Ordering::Relaxed);
+                Ok(())
+            }))
+            .context(&path, "installing the checkpoint hook")?;
         Ok(Writer {
             connection,
             path,
             options,
+            wal_frames,
+            restart_at_frames: 0,
         })
     }
 
@@ -181,7 +236,50 @@ impl Writer {
             .context(&self.path, operation)?;
         let value = body(&transaction, &self.path)?;
         transaction.commit().context(&self.path, operation)?;
+        self.checkpoint_after_commit();
         Ok(value)
+    }
+
+    /// SQLite's automatic checkpoint, with a RESTART checkpoint once the WAL is
+    /// longer than [`StoreOptions::wal_restart_pages`] (see "Checkpoint
+    /// starvation" above). It reports nothing because the commit has happened:
+    /// a checkpoint that fails leaves the frames in the log, where readers still
+    /// find them, and is tried again after a later commit.
+    fn checkpoint_after_commit(&mut self) {
+        let frames = self.wal_frames.load(Ordering::Relaxed);
+        let restart_threshold = i32::try_from(self.options.wal_restart_pages).unwrap_or(i32::MAX);
+        if frames < restart_threshold {
+            // The log started over (or never grew): no failed attempt to wait out.
+            self.restart_at_frames = restart_threshold;
+        } else if frames >= self.restart_at_frames {
+            let restarted = self
+                .connection
+                .busy_handler(Some(|polls: i32| {
+                    let again = polls < RESTART_CHECKPOINT_POLLS;
+                    if again {
+                        std::thread::sleep(RESTART_CHECKPOINT_POLL);
+                    }
+                    again
+                }))
+                .and_then(|()| {
+                    self.connection
+                        .wal_checkpoint_v2(None::<&str>, CheckpointMode::RESTART)
+                })
+                .is_ok();
+            // Back to the busy timeout of every other statement.
+            let _ = self.connection.busy_timeout(self.options.busy_timeout);
+            self.restart_at_frames = if restarted {
+                restart_threshold
+            } else {
+                frames.saturating_add(restart_threshold)
+            };
+            return;
+        }
+        if frames >= PASSIVE_CHECKPOINT_FRAMES {
+            let _ = self
+                .connection
+                .wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE);
+        }
     }
 }
 

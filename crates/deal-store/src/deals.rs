@@ -14,6 +14,7 @@ use rusqlite::{Row, Transaction};
 
 use crate::connection::Writer;
 use crate::error::{ResultExt, StoreError, StoreResult};
+use crate::search;
 
 /// Which task wrote a deal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -154,7 +155,7 @@ INSERT OR REPLACE INTO deals (
     roi_percent, min_listing_price, one_year_average, one_year_average_is_estimate, percent_down,
     inferred_sales, inferred_sales_last_year, offer_drops, deal_trust_percent, price_trend,
     new_offer_trend, used_offer_trend, sales_rank, drops_30, drops_90, drops_365, amazon_sells,
-    first_seen_at, last_seen_at, source, lease, fencing_number
+    first_seen_at, last_seen_at, source, lease, fencing_number, search_trigrams
 ) VALUES (
     (SELECT rowid FROM deals WHERE asin = ?1), ?1, ?2, ?3, ?4, ?5, ?6, ?7,
     ?8, ?9, ?10, ?11, ?12, ?13, ?14,
@@ -165,7 +166,7 @@ INSERT OR REPLACE INTO deals (
     ?38, ?39, ?40, ?41, ?42, ?43, ?44,
     coalesce((SELECT first_seen_at FROM deals WHERE asin = ?1), ?45),
     CASE WHEN ?46 = 'rescue' THEN coalesce((SELECT last_seen_at FROM deals WHERE asin = ?1), ?45) ELSE ?45 END,
-    ?46, ?47, ?48
+    ?46, ?47, ?48, ?49
 )
 ";
 
@@ -280,6 +281,7 @@ pub(crate) fn upsert_deal(
                 &write.source.as_str(),
                 &(write.fence.map(|fence| fence.lease.as_str())),
                 &(write.fence.map(|fence| stored_number(fence.number))),
+                &search::deal_trigrams(&deal.title, deal.brand.as_deref(), deal.asin.as_str()),
             ])
             .context(path, "upserting a deal")?;
         // A stored deal is no longer a rejection or a failing ASIN.

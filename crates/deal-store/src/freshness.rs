@@ -60,14 +60,20 @@ impl Writer {
 
 impl Writer {
     /// Refreshes the query planner's statistics (`PRAGMA optimize`, which runs `ANALYZE` on
-    /// tables whose statistics are stale, bounded by `analysis_limit`). Without statistics the
-    /// planner picks among the partial indexes blindly; the worker runs this with the janitor.
+    /// tables whose statistics are stale). Without statistics the planner picks among the
+    /// partial indexes blindly; the worker runs this with the janitor.
+    ///
+    /// The analysis is not limited (`analysis_limit = 0`): only a full `ANALYZE` writes
+    /// `sqlite_stat4`, the samples with which the planner compares the ranges of a count's
+    /// filters for their bound values and seeks the narrowest (percent down ≥ 30 rather than
+    /// drops ≥ 3 in the store bench: 2.2 ms instead of 3.1 ms). It took 0.25 s at 100,000
+    /// deals, and `optimize` runs it only when a table changed a lot since the last one.
     pub fn optimize(&mut self) -> StoreResult<()> {
         self.write(
             "refreshing the planner's statistics",
             |transaction, path| {
                 transaction
-                    .execute_batch("PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002;")
+                    .execute_batch("PRAGMA analysis_limit = 0; PRAGMA optimize = 0x10002;")
                     .context(path, "refreshing the planner's statistics")
             },
         )

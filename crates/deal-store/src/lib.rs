@@ -39,6 +39,7 @@ mod query;
 mod read;
 mod rejections;
 mod schema;
+mod search;
 mod state;
 
 use std::path::Path;

@@ -18,6 +18,7 @@ use keepa_model::{Cents, OfferCondition};
 use rusqlite::ToSql;
 
 use crate::deals::condition_code;
+use crate::search;
 
 /// The validity gate of DESIGN.md §7 in SQL: `deal_filters::validity_gate` in
 /// Rust. It is repeated verbatim in the partial indexes' `WHERE`, which is
@@ -260,18 +261,22 @@ impl BuiltQuery {
     }
 }
 
-/// Appends `WHERE <gate> AND <filters>` with one named parameter per filter.
+/// Appends `WHERE <filters> AND <gate>` with one named parameter per filter.
+///
+/// The filters come first because SQLite seeks an index with only one lower
+/// bound per column, the first it meets: with the gate first, `profit >=
+/// :profit_gte` was checked on every entry above `profit > 0` (1.9 ms for a
+/// count at 100,000 deals) instead of bounding the seek (0.4 ms).
 fn push_where(
     filter: &DealFilter,
     sql: &mut String,
     parameters: &mut Vec<(&'static str, Box<dyn ToSql>)>,
 ) {
     sql.push_str(" WHERE ");
-    sql.push_str(VALIDITY_GATE_SQL);
     let mut bound =
         |sql: &mut String, fragment: &str, name: &'static str, value: Box<dyn ToSql>| {
-            sql.push_str(" AND ");
             sql.push_str(fragment);
+            sql.push_str(" AND ");
             parameters.push((name, value));
         };
     if let Some(profit) = filter.profit_gte {
@@ -326,7 +331,7 @@ fn push_where(
         );
     }
     if filter.hide_amazon {
-        sql.push_str(" AND amazon_sells = 0");
+        sql.push_str("amazon_sells = 0 AND ");
     }
     if !filter.exclude_conditions.is_empty() {
         // One bitmask parameter whatever the number of conditions: bit n set
@@ -349,6 +354,14 @@ fn push_where(
         .as_deref()
         .filter(|keyword| !keyword.is_empty())
     {
+        // The signature test first: SQLite checks the terms an index covers in
+        // their written order, and it turns most rows away before the `LIKE`s.
+        bound(
+            sql,
+            "(search_trigrams & :keyword_trigrams) = :keyword_trigrams",
+            ":keyword_trigrams",
+            Box::new(search::keyword_trigrams(keyword)),
+        );
         bound(
             sql,
             "(title LIKE :keyword ESCAPE '\\' OR brand LIKE :keyword ESCAPE '\\' OR asin LIKE :keyword ESCAPE '\\')",
@@ -356,6 +369,7 @@ fn push_where(
             Box::new(like_pattern(keyword)),
         );
     }
+    sql.push_str(VALIDITY_GATE_SQL);
 }
 
 /// `SELECT count(*)` with the gate and the filters.

@@ -83,3 +83,69 @@ fn readers_refuse_a_database_the_writer_has_not_migrated() {
         "{error:?}"
     );
 }
+
+/// A valid deal inserted with plain SQL, the way a version-4 build stored it.
+fn insert_raw_deal(connection: &rusqlite::Connection, asin: &str, title: &str, brand: &str) {
+    connection
+        .execute(
+            "INSERT INTO deals (asin, title, brand, analysed_at, refreshed_at, buy_price_type,
+                 price_now, buy_shipping, fba_fee, fba_fee_is_default, referral_fee_percent,
+                 referral_fee_is_default, tax, prep_fee, inbound_shipping, all_in_cost, list_at,
+                 list_at_implausible, profit, one_year_average, one_year_average_is_estimate,
+                 inferred_sales, inferred_sales_last_year, offer_drops, amazon_sells,
+                 first_seen_at, last_seen_at, source)
+             VALUES (?1, ?2, ?3, 1, 1, 2, 1000, 0, 550, 1, 15.0, 1, 50, 275, 399, 2274, 5000,
+                 0, 1000, 4000, 0, 3, 1, 4, 0, 1, 1, 'analysis')",
+            (asin, title, brand),
+        )
+        .unwrap();
+}
+
+fn keyword_count(writer: &Writer, keyword: &str) -> u64 {
+    writer
+        .reader()
+        .count_deals(&deal_store::DealFilter {
+            keyword: Some(keyword.to_owned()),
+            ..deal_store::DealFilter::default()
+        })
+        .unwrap()
+}
+
+#[test]
+fn deals_stored_before_version_5_get_keyword_signatures_and_are_found() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("v4.sqlite");
+    deal_store::create_database_at_schema_version(&path, 4).unwrap();
+    insert_raw_deal(
+        &rusqlite::Connection::open(&path).unwrap(),
+        "B000000001",
+        "Blue Widget",
+        "Acme",
+    );
+    let writer = Writer::open(&path, StoreOptions::default()).unwrap();
+    assert_eq!(keyword_count(&writer, "WIDGET"), 1);
+    assert_eq!(keyword_count(&writer, "acme"), 1);
+    assert_eq!(keyword_count(&writer, "B000000001"), 1);
+    assert_eq!(keyword_count(&writer, "garden hose"), 0);
+    let signature: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT search_trigrams FROM deals", [], |row| row.get(0))
+        .unwrap();
+    assert_ne!(signature, -1, "the migration computed the signature");
+}
+
+#[test]
+fn a_deal_written_without_a_signature_is_still_found_by_keyword() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("deals.sqlite");
+    let writer = Writer::open(&path, StoreOptions::default()).unwrap();
+    // Plain SQL leaves the column at its default, as any writer but `upsert_deal` would.
+    insert_raw_deal(
+        &rusqlite::Connection::open(&path).unwrap(),
+        "B000000002",
+        "Red Gadget",
+        "Globex",
+    );
+    assert_eq!(keyword_count(&writer, "gadget"), 1);
+    assert_eq!(keyword_count(&writer, "globex"), 1);
+}
