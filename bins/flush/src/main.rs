@@ -91,8 +91,9 @@ enum What {
     Locks,
     /// Everything under the key prefix, the state entries kept for diag, a stale lock file.
     All {
-        /// Also delete the leases' fencing counters (only together with a fresh database: the
-        /// store refuses commits whose fencing number went backwards).
+        /// Also delete the leases' fencing counters. A deleted counter restarts at 1, below the
+        /// number the database remembers; discovery raises it past the database's before its
+        /// next commit, so this is safe, only unnecessary.
         #[arg(long)]
         with_fencing: bool,
     },

@@ -587,9 +587,9 @@ async fn plan_prefix(redis: &RedisTarget, with_fencing: bool, plan: &mut Plan) -
     }
     if !kept_fencing.is_empty() {
         plan.notes.push(format!(
-            "kept {} (fencing counters; deleting one restarts fencing at 1 and the store refuses \
-             the lease holder's commits until it catches up; add --with-fencing together with a \
-             fresh database)",
+            "kept {} (fencing counters; deleting one restarts fencing at 1, below the number \
+             the database remembers, and discovery then raises it past the database's before its \
+             next commit; --with-fencing deletes them too)",
             kept_fencing.join(", ")
         ));
     }
