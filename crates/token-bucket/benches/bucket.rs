@@ -140,6 +140,9 @@ fn memory() {
     );
 }
 
+/// Rounds of the Redis figures: each round runs every measured operation once, in turn.
+const REDIS_ROUNDS: usize = 5_000;
+
 fn redis(url: &str) {
     use deadpool_redis::redis::Script;
 
@@ -153,54 +156,99 @@ fn redis(url: &str) {
     let bucket = Bucket::redis_from_url(url, config).unwrap();
     plentiful(&bucket, &runtime);
 
-    let trivial = Script::new("return 1");
     let client = deadpool_redis::redis::Client::open(url).unwrap();
     let mut connection = runtime
         .block_on(client.get_multiplexed_async_connection())
         .unwrap();
-    let mut evalsha = || {
+
+    // Reference scripts, with no goal of their own: what any operation on a state shared in
+    // one key must at least do, on the same connection. The first reads the bucket's state and
+    // writes it back unchanged; the second also unpacks and packs its integers, as every bucket
+    // script does. They show how much of the ratios is the floor of a read-modify-write.
+    let trivial = Script::new("return 1");
+    let read_write = Script::new(
+        "local raw = redis.call('GET', KEYS[1]) redis.call('SET', KEYS[1], raw) return 'ok'",
+    );
+    let read_write_packed = Script::new(
+        "local raw = redis.call('GET', KEYS[1])
+         local n = (#raw - 4) / 8
+         local format = '<' .. string.rep('i8', n)
+         local s = { struct.unpack(format, raw, 5) }
+         s[n + 1] = nil
+         redis.call('SET', KEYS[1], 'TBv2' .. struct.pack(format, unpack(s)))
+         return struct.pack('<i8i8i8', 0, 1, 2)",
+    );
+
+    // Every operation runs once per round, one after the other, so that all of them meet the
+    // same conditions. On a virtual machine the round trip to an idle server depends on how
+    // quickly the host wakes a halted vCPU, which drifts between ~10 and ~100 µs over seconds;
+    // measured one after the other, the baseline and the bucket met different regimes and the
+    // ratios followed the host, not the code.
+    #[derive(Default)]
+    struct Times {
+        trivial: Vec<Duration>,
+        acquire: Vec<Duration>,
+        settle: Vec<Duration>,
+        acquire_settle: Vec<Duration>,
+        read_write: Vec<Duration>,
+        read_write_packed: Vec<Duration>,
+    }
+    let mut times = Times::default();
+    let mut round = |times: Option<&mut Times>| {
         let start = Instant::now();
         let one: i64 = runtime
             .block_on(trivial.prepare_invoke().invoke_async(&mut connection))
             .unwrap();
         black_box(one);
-        start.elapsed()
-    };
-    for _ in 0..200 {
-        evalsha();
-    }
-    let baseline = benchkit::measure_samples("trivial EVALSHA", 5_000, &mut evalsha);
+        let trivial_time = start.elapsed();
 
-    let mut acquire_time = Vec::new();
-    let mut settle_time = Vec::new();
-    let mut round = |record: bool| {
         let start = Instant::now();
         let permit = runtime
             .block_on(bucket.try_acquire(Tokens::from_whole(1), Lane::Urgent))
             .unwrap()
             .expect("the benchmark bucket always has tokens");
-        let acquired = start.elapsed();
+        let acquire_time = start.elapsed();
         let start = Instant::now();
         black_box(runtime.block_on(permit.settle(Tokens::ZERO)).unwrap());
-        if record {
-            acquire_time.push(acquired);
-            settle_time.push(start.elapsed());
+        let settle_time = start.elapsed();
+
+        let mut floor = |script: &Script| {
+            let start = Instant::now();
+            let reply: Vec<u8> = runtime
+                .block_on(script.key(&state_key).invoke_async(&mut connection))
+                .unwrap();
+            black_box(reply);
+            start.elapsed()
+        };
+        let read_write_time = floor(&read_write);
+        let read_write_packed_time = floor(&read_write_packed);
+
+        if let Some(times) = times {
+            times.trivial.push(trivial_time);
+            times.acquire.push(acquire_time);
+            times.settle.push(settle_time);
+            times.acquire_settle.push(acquire_time + settle_time);
+            times.read_write.push(read_write_time);
+            times.read_write_packed.push(read_write_packed_time);
         }
-        acquired
     };
     for _ in 0..200 {
-        round(false);
+        round(None);
     }
-    let acquire_settle = benchkit::measure_samples("redis acquire+settle", 5_000, || {
-        let start = Instant::now();
-        round(true);
-        start.elapsed()
-    });
-    let mut acquire_iter = acquire_time.into_iter();
-    let acquire =
-        benchkit::measure_samples("redis acquire", 5_000, || acquire_iter.next().unwrap());
-    let mut settle_iter = settle_time.into_iter();
-    let settle = benchkit::measure_samples("redis settle", 5_000, || settle_iter.next().unwrap());
+    eprintln!("running {REDIS_ROUNDS} interleaved rounds of the Redis operations …");
+    for _ in 0..REDIS_ROUNDS {
+        round(Some(&mut times));
+    }
+    let summary = |name: &str, samples: Vec<Duration>| {
+        let mut samples = samples.into_iter();
+        benchkit::measure_samples(name, REDIS_ROUNDS, || samples.next().unwrap())
+    };
+    let baseline = summary("trivial EVALSHA", times.trivial);
+    let acquire = summary("redis acquire", times.acquire);
+    let settle = summary("redis settle", times.settle);
+    let acquire_settle = summary("redis acquire+settle", times.acquire_settle);
+    let read_write = summary("redis GET+SET script", times.read_write);
+    let read_write_packed = summary("redis GET+unpack+pack+SET script", times.read_write_packed);
 
     benchkit::report(
         "redis_acquire_p50",
@@ -229,43 +277,6 @@ fn redis(url: &str) {
         "ns",
         "trivial_evalsha_p99",
         baseline.p99_ns,
-    );
-
-    // Reference figures, with no goal of their own: what any operation on a state shared in
-    // one key must at least do, on the same connection. The first reads the bucket's state and
-    // writes it back unchanged; the second also unpacks and packs its integers, as every bucket
-    // script does. They show how much of the ratios above is the floor of a read-modify-write.
-    let mut floor = |name: &str, script: &Script| {
-        let mut call = || {
-            let start = Instant::now();
-            let reply: Vec<u8> = runtime
-                .block_on(script.key(&state_key).invoke_async(&mut connection))
-                .unwrap();
-            black_box(reply);
-            start.elapsed()
-        };
-        for _ in 0..200 {
-            call();
-        }
-        benchkit::measure_samples(name, 5_000, call)
-    };
-    let read_write = floor(
-        "redis GET+SET script",
-        &Script::new(
-            "local raw = redis.call('GET', KEYS[1]) redis.call('SET', KEYS[1], raw) return 'ok'",
-        ),
-    );
-    let read_write_packed = floor(
-        "redis GET+unpack+pack+SET script",
-        &Script::new(
-            "local raw = redis.call('GET', KEYS[1])
-             local n = (#raw - 4) / 8
-             local format = '<' .. string.rep('i8', n)
-             local s = { struct.unpack(format, raw, 5) }
-             s[n + 1] = nil
-             redis.call('SET', KEYS[1], 'TBv2' .. struct.pack(format, unpack(s)))
-             return struct.pack('<i8i8i8', 0, 1, 2)",
-        ),
     );
     benchkit::report(
         "redis_get_set_script_p50",
