@@ -2,7 +2,9 @@
 //! baselines measured in the same run.
 //!
 //! - In memory: acquire + settle, uncontended and from 2 threads sharing one bucket, against
-//!   `governor`'s `RateLimiter::check` under the same conditions (goal: within 2×).
+//!   `governor`'s `RateLimiter::check` under the same conditions (goal: within 2×); and, for
+//!   reference, two mutex sections and an `Arc` clone, the synchronisation floor of a lock-based
+//!   bucket.
 //! - Redis (when `KEEPA_DEALS_TEST_REDIS_URL` names a server): acquire and settle round trips
 //!   against a trivial `EVALSHA` (a script returning 1) on the same server (goal: ≤ 1.5× each,
 //!   that is, one round trip per operation); and, for reference, scripts that only read and
@@ -12,7 +14,8 @@
 //! not measure waiting: the bucket always has tokens here.
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use benchkit::black_box;
@@ -54,24 +57,59 @@ async fn acquire_settle(bucket: &Bucket) {
     black_box(permit.settle(Tokens::ZERO).await.unwrap());
 }
 
-/// Runs `per_thread` on `n_threads` threads at once for `BATCH` operations each; answers the
-/// wall time per operation.
-fn threaded<F: Fn() + Send + Sync + 'static>(n_threads: u32, per_operation: Arc<F>) -> Duration {
-    let start = Instant::now();
-    let threads: Vec<_> = (0..n_threads)
+/// Operations per thread per timed sample in the 2-thread figures: long enough (milliseconds)
+/// that waking the threads for a sample is a small part of it.
+const THREAD_BATCH: u32 = 50_000;
+
+/// Measures an operation run on 2 threads at once: both threads are started once, with the state
+/// `make_batch` builds in each (a runtime, say), and released together for each sample; a
+/// sample is the wall time until both have run `THREAD_BATCH` operations, per operation. Thread
+/// and runtime start-up are outside the samples.
+fn two_threads<F>(name: &str, make_batch: F) -> benchkit::Measurement
+where
+    F: Fn() -> Box<dyn FnMut()> + Send + Sync + 'static,
+{
+    let make_batch = Arc::new(make_batch);
+    let start = Arc::new(Barrier::new(3));
+    let done = Arc::new(Barrier::new(3));
+    let stop = Arc::new(AtomicBool::new(false));
+    let threads: Vec<_> = (0..2)
         .map(|_| {
-            let per_operation = per_operation.clone();
+            let (make_batch, start, done, stop) = (
+                make_batch.clone(),
+                start.clone(),
+                done.clone(),
+                stop.clone(),
+            );
             std::thread::spawn(move || {
-                for _ in 0..BATCH {
-                    per_operation();
+                let mut batch = make_batch();
+                loop {
+                    start.wait();
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    batch();
+                    done.wait();
                 }
             })
         })
         .collect();
+    let sample = || {
+        let began = Instant::now();
+        start.wait();
+        done.wait();
+        began.elapsed() / (2 * THREAD_BATCH)
+    };
+    for _ in 0..5 {
+        sample();
+    }
+    let measurement = benchkit::measure_samples(name, 50, sample);
+    stop.store(true, Ordering::SeqCst);
+    start.wait();
     for thread in threads {
         thread.join().unwrap();
     }
-    start.elapsed() / (n_threads * BATCH)
+    measurement
 }
 
 fn memory() {
@@ -101,39 +139,67 @@ fn memory() {
     );
 
     let governor = Arc::new(RateLimiter::direct(Quota::per_second(NonZeroU32::MAX)));
-    let governor_2_threads = benchkit::measure_samples("governor check, 2 threads", 50, || {
+    let governor_2_threads = two_threads("governor check, 2 threads", move || {
         let governor = governor.clone();
-        threaded(
-            2,
-            Arc::new(move || {
+        Box::new(move || {
+            for _ in 0..THREAD_BATCH {
                 black_box(governor.check().is_ok());
-            }),
-        )
+            }
+        })
     });
     let shared = bucket.clone();
-    let bucket_2_threads =
-        benchkit::measure_samples("in-memory acquire+settle, 2 threads", 50, || {
-            let start = Instant::now();
-            let threads: Vec<_> = (0..2)
-                .map(|_| {
-                    let bucket = shared.clone();
-                    std::thread::spawn(move || {
-                        new_runtime().block_on(async {
-                            for _ in 0..BATCH {
-                                acquire_settle(&bucket).await;
-                            }
-                        });
-                    })
-                })
-                .collect();
-            for thread in threads {
-                thread.join().unwrap();
-            }
-            start.elapsed() / (2 * BATCH)
-        });
+    let bucket_2_threads = two_threads("in-memory acquire+settle, 2 threads", move || {
+        let bucket = shared.clone();
+        let runtime = new_runtime();
+        Box::new(move || {
+            runtime.block_on(async {
+                for _ in 0..THREAD_BATCH {
+                    acquire_settle(&bucket).await;
+                }
+            });
+        })
+    });
     benchkit::report(
         "memory_acquire_settle_2_threads",
         bucket_2_threads.p50_ns,
+        "ns",
+        "governor_check_2_threads",
+        governor_2_threads.p50_ns,
+    );
+
+    // Reference figures, with no goal of their own: the synchronisation any acquire and settle
+    // of a permit must do when the bucket's state is a reservation list behind a lock, with no
+    // rule applied: two sections of a `std::sync::Mutex` (one to reserve, one to settle) and the
+    // permit's clone of the bucket's `Arc`. Against governor's one compare-and-swap they show
+    // how much of the ratios above is the floor of that design.
+    let floor_state = Arc::new((Mutex::new([0_u64; 4]), Arc::new(())));
+    let floor_operation = |state: &(Mutex<[u64; 4]>, Arc<()>)| {
+        let permit = black_box(state.1.clone());
+        state.0.lock().unwrap()[0] += 1;
+        state.0.lock().unwrap()[1] += 1;
+        drop(permit);
+    };
+    let floor_uncontended = benchkit::measure("two mutex sections + Arc clone", || {
+        floor_operation(&floor_state);
+    });
+    let floor_2_threads = two_threads("two mutex sections + Arc clone, 2 threads", move || {
+        let state = floor_state.clone();
+        Box::new(move || {
+            for _ in 0..THREAD_BATCH {
+                floor_operation(&state);
+            }
+        })
+    });
+    benchkit::report(
+        "mutex_arc_floor_uncontended",
+        floor_uncontended.ns_per_iter,
+        "ns",
+        "governor_check_uncontended",
+        governor_uncontended.ns_per_iter,
+    );
+    benchkit::report(
+        "mutex_arc_floor_2_threads",
+        floor_2_threads.p50_ns,
         "ns",
         "governor_check_2_threads",
         governor_2_threads.p50_ns,
