@@ -8,11 +8,14 @@
 //! server (a crash, an outage, a restart without persistence) starts a [`PrivateRedis`] of its
 //! own instead.
 //!
+//! [`binaries`] checks the exit and output of a workspace binary run by a test.
+//!
 //! Apart from [`PrivateRedis`], this crate starts nothing and holds no state beyond a
 //! process-wide counter.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub mod binaries;
 mod private_redis;
 
 pub use private_redis::{PrivateRedis, STARTUP_LIMIT};

@@ -13,20 +13,10 @@ use diagnostics::records::QUOTA_STATE_KEY;
 use keepa_model::UnixSeconds;
 use keepa_sim::Sim;
 
-use crate::support::{check, diag, json_check, json_report, temp_database};
+use crate::support::{check, diag, json_check, json_report, now_ms, temp_database};
 
 const SIM_KEY: &str = "simulatedkeepakey0123456789";
 const REVOKED_KEY: &str = "revokedkeepakey0123456789";
-
-fn now_ms() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("after 1970")
-            .as_millis(),
-    )
-    .expect("fits")
-}
 
 /// keepa-sim on a loopback port, served from a thread of its own until dropped.
 struct SimServer {

@@ -15,19 +15,7 @@ pub(crate) fn diag(arguments: &[&str]) -> Output {
         .expect("diag runs")
 }
 
-/// Asserts the exit code and that nothing panicked; answers stdout and stderr.
-#[track_caller]
-pub(crate) fn check(output: &Output, expected_code: i32) -> (String, String) {
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(
-        output.status.code(),
-        Some(expected_code),
-        "stdout: {stdout}\nstderr: {stderr}"
-    );
-    assert!(!stderr.contains("panicked"), "no panic: {stderr}");
-    (stdout, stderr)
-}
+pub(crate) use testkit::binaries::{check_exit as check, json_check, now_ms};
 
 /// A new, migrated database `deals.sqlite` in `directory`, as a `--database` argument.
 pub(crate) fn temp_database(directory: &Path) -> String {
@@ -41,18 +29,4 @@ pub(crate) fn temp_database(directory: &Path) -> String {
 pub(crate) fn json_report(stdout: &str) -> serde_json::Value {
     serde_json::from_str(stdout)
         .unwrap_or_else(|error| panic!("json on stdout ({error}): {stdout}"))
-}
-
-/// The check called `name` in a JSON report.
-#[track_caller]
-pub(crate) fn json_check<'report>(
-    report: &'report serde_json::Value,
-    name: &str,
-) -> &'report serde_json::Value {
-    report["checks"]
-        .as_array()
-        .expect("checks")
-        .iter()
-        .find(|check| check["name"] == name)
-        .unwrap_or_else(|| panic!("no check {name} in {report}"))
 }

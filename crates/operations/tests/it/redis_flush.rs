@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use crate::support::{Worker, check, run, temp_database};
+use crate::support::{Worker, check, json_check, run, temp_database};
 
 /// `diag --json` on the worker's prefix and database: the exit code and the report.
 fn diag(url: &str, prefix: &str, database: &Path) -> (i32, serde_json::Value) {
@@ -32,19 +32,6 @@ fn diag(url: &str, prefix: &str, database: &Path) -> (i32, serde_json::Value) {
     let code = output.status.code().expect("diag exits");
     let (stdout, _) = check(&output, code);
     (code, serde_json::from_str(&stdout).expect("json on stdout"))
-}
-
-#[track_caller]
-fn check_named<'report>(
-    report: &'report serde_json::Value,
-    name: &str,
-) -> &'report serde_json::Value {
-    report["checks"]
-        .as_array()
-        .expect("checks")
-        .iter()
-        .find(|check| check["name"] == name)
-        .unwrap_or_else(|| panic!("no check {name}: {report}"))
 }
 
 #[track_caller]
@@ -89,15 +76,15 @@ fn a_worker_keeps_storing_deals_after_its_prefix_is_flushed() {
 
     let (code, report) = diag(&url, &prefix, &database);
     assert_eq!(code, 1, "WARNING, nothing fails: {report}");
-    let quota = check_named(&report, "quota");
+    let quota = json_check(&report, "quota");
     assert_eq!(quota["status"], "unknown", "{quota}");
     says(quota, "detail", "the redis bucket has no state");
     says(quota, "remedy", "resynchronises");
-    let tasks = check_named(&report, "task_progress");
+    let tasks = json_check(&report, "task_progress");
     assert_eq!(tasks["status"], "warn", "{tasks}");
     says(tasks, "detail", "no task has reported progress");
-    assert_eq!(check_named(&report, "leases")["detail"], "no lease is held");
-    assert_eq!(check_named(&report, "database")["status"], "pass");
+    assert_eq!(json_check(&report, "leases")["detail"], "no lease is held");
+    assert_eq!(json_check(&report, "database")["status"], "pass");
     worker.signal("CONT");
 
     // Analysis goes on storing deals that the API counts. (Whether the bucket is resynchronised
@@ -123,8 +110,8 @@ fn a_worker_keeps_storing_deals_after_its_prefix_is_flushed() {
         }
     }
     let (_, report) = diag(&url, &prefix, &database);
-    let quota = check_named(&report, "quota");
+    let quota = json_check(&report, "quota");
     assert_eq!(quota["status"], "pass", "{quota}");
     says(quota, "detail", "from redis bucket");
-    assert_eq!(check_named(&report, "database")["status"], "pass");
+    assert_eq!(json_check(&report, "database")["status"], "pass");
 }

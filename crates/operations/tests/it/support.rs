@@ -78,20 +78,7 @@ pub(crate) fn run(name: &str, arguments: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
-/// Asserts the exit code and that nothing panicked; answers stdout and stderr.
-#[track_caller]
-pub(crate) fn check(output: &Output, expected_code: i32) -> (String, String) {
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(
-        output.status.code(),
-        Some(expected_code),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    assert!(!stderr.contains("panicked"), "a panic: {stderr}");
-    assert!(!stdout.contains("panicked"), "a panic: {stdout}");
-    (stdout, stderr)
-}
+pub(crate) use testkit::binaries::{check_exit as check, json_check, now_ms};
 
 /// A running `worker --simulate`, killed (SIGKILL) and reaped when dropped.
 pub(crate) struct Worker {
@@ -231,17 +218,6 @@ fn lines(stream: impl Read + Send + 'static) -> mpsc::Receiver<String> {
         }
     });
     receiver
-}
-
-/// Now on this host's clock, Unix milliseconds.
-pub(crate) fn now_ms() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("after 1970")
-            .as_millis(),
-    )
-    .expect("fits")
 }
 
 /// A new, migrated database in `directory`.
