@@ -376,14 +376,7 @@ async fn fetch<T: Transport>(
             shared
                 .metrics
                 .add("keepa_errors_total", &[("kind", error.kind())], 1.0);
-            let (kind, now) = (error.kind(), shared.clock.now());
-            if let Err(store_error) = shared
-                .store
-                .write(move |writer| writer.record_error(kind, now))
-                .await
-            {
-                tracing::warn!(%store_error, "could not count a keepa error in the database");
-            }
+            shared.record_keepa_error(error.kind()).await;
         }
     }
     result.map(Some)

@@ -3,12 +3,12 @@
 //!
 //! One pass runs under the fleet-wide `discovery` lease (its fencing number guards every write of
 //! the pass), in the urgent lane, once per discovery interval fleet-wide: a worker whose turn
-//! comes less than an interval after another instance's pass waits instead. Each page is sorted by `lastUpdate` here, since Keepa's order
-//! within a page is loose. Every deal newer than the watermark is either rejected from the `/deal`
-//! data itself (0 tokens), queued for a light refresh (already stored), or queued for screening
-//! and analysis; the rejections, the queue entries and the advanced watermark are committed in
-//! one transaction, so the watermark never passes a deal that is neither stored, rejected nor
-//! durably queued. Screening and analysis themselves are the analysis task's job.
+//! comes less than an interval after another instance's pass waits instead. Each page is sorted
+//! by `lastUpdate` here, since Keepa's order within a page is loose. Every deal newer than the
+//! watermark is either rejected from the `/deal` data itself (0 tokens), queued for a light
+//! refresh (already stored), or queued for screening and analysis; the rejections, the queue
+//! entries and the advanced watermark are committed in one transaction, so the watermark never
+//! passes a deal that is neither stored, rejected nor durably queued. Screening and analysis themselves are the analysis task's job.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -156,16 +156,9 @@ pub async fn run<T: Transport>(shared: Shared<T>) {
                     .metrics
                     .add("keepa_errors_total", &[("kind", error_kind(&error))], 1.0);
                 if let DiscoveryError::Keepa(keepa_error) = &error {
-                    // Counted by kind where diag reads them, as analysis counts its own: a key
-                    // Keepa refuses must show even when discovery is the only task calling Keepa.
-                    let (kind, now) = (keepa_error.kind(), shared.clock.now());
-                    if let Err(store_error) = shared
-                        .store
-                        .write(move |writer| writer.record_error(kind, now))
-                        .await
-                    {
-                        tracing::warn!(%store_error, "could not count a keepa error in the database");
-                    }
+                    // A key Keepa refuses must show even when discovery is the only task
+                    // calling Keepa.
+                    shared.record_keepa_error(keepa_error.kind()).await;
                 }
                 let until_ms =
                     shared.clock.now_ms() + i64::try_from(next_in.as_millis()).unwrap_or(i64::MAX);

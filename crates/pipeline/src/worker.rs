@@ -121,6 +121,20 @@ impl<T: keepa_client::Transport> Shared<T> {
             .await;
     }
 
+    /// Counts a failed Keepa call by kind in the database, where `diag` reads the error rates
+    /// (a refused key must show whichever task met it). A count that cannot be written is
+    /// logged: the call failed either way.
+    pub async fn record_keepa_error(&self, kind: &'static str) {
+        let now = self.clock.now();
+        if let Err(error) = self
+            .store
+            .write(move |writer| writer.record_error(kind, now))
+            .await
+        {
+            tracing::warn!(%error, "could not count a keepa error in the database");
+        }
+    }
+
     async fn store_quota(&self, tokens_left: i64, refill_rate: i64, refill_in_ms: i64) {
         if self.fleet.is_redis() {
             return;
