@@ -47,3 +47,15 @@ pub fn now_ms() -> i64 {
     )
     .expect("fits")
 }
+
+/// Asserts that the text field `field` (`detail`, `remedy`) of a `diag --json` check holds
+/// `part`; the failure message prints the whole check.
+#[track_caller]
+pub fn assert_check_says(check: &serde_json::Value, field: &str, part: &str) {
+    assert!(
+        check[field]
+            .as_str()
+            .is_some_and(|text| text.contains(part)),
+        "the {field} should say {part:?}: {check}"
+    );
+}

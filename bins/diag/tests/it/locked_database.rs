@@ -21,7 +21,7 @@ use deal_store::{BacklogEntry, BacklogKind, StoreOptions, Writer};
 use keepa_model::{KeepaMinute, UnixSeconds};
 use pipeline::lock::InstanceLock;
 
-use crate::support::{check, diag, json_check, json_report, temp_database};
+use crate::support::{assert_check_says, check, diag, json_check, json_report, temp_database};
 
 const CHILD_DATABASE_ENV: &str = "DIAG_TEST_LOCK_HOLDER_DATABASE";
 const CHILD_LOCKING_MODE_ENV: &str = "DIAG_TEST_LOCK_HOLDER_LOCKING_MODE";
@@ -176,18 +176,8 @@ fn a_database_held_in_exclusive_mode_is_unknown_with_the_remedy_and_nothing_is_l
     for name in DATABASE_CHECKS {
         let check = json_check(&report, name);
         assert_eq!(check["status"], "unknown", "{check}");
-        assert!(
-            check["detail"]
-                .as_str()
-                .is_some_and(|detail| detail.contains("locked")),
-            "says the database is locked: {check}"
-        );
-        assert!(
-            check["remedy"]
-                .as_str()
-                .is_some_and(|remedy| remedy.contains(&format!("fuser -v {database}"))),
-            "names the command that finds the holder: {check}"
-        );
+        assert_check_says(check, "detail", "locked");
+        assert_check_says(check, "remedy", &format!("fuser -v {database}"));
     }
     assert_eq!(json_check(&report, "instance_lock")["status"], "pass");
 

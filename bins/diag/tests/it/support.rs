@@ -15,7 +15,7 @@ pub(crate) fn diag(arguments: &[&str]) -> Output {
         .expect("diag runs")
 }
 
-pub(crate) use testkit::binaries::{check_exit as check, json_check, now_ms};
+pub(crate) use testkit::binaries::{assert_check_says, check_exit as check, json_check, now_ms};
 
 /// A new, migrated database `deals.sqlite` in `directory`, as a `--database` argument.
 pub(crate) fn temp_database(directory: &Path) -> String {
