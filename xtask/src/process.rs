@@ -76,7 +76,7 @@ pub(crate) fn output_text(command: &mut Command) -> Result<String> {
 }
 
 /// Starts `command` in the background with stdout and stderr appended to `log_path`.
-pub(crate) fn spawn_logged(command: &mut Command, log_path: &Path) -> Result<Child> {
+pub(crate) fn spawn_logged(command: &mut Command, stdin: Stdio, log_path: &Path) -> Result<Child> {
     let description = describe(command);
     let log = File::create(log_path)
         .with_context(|| format!("could not create the log file {}", log_path.display()))?;
@@ -85,7 +85,7 @@ pub(crate) fn spawn_logged(command: &mut Command, log_path: &Path) -> Result<Chi
         .context("could not duplicate the log file handle")?;
     eprintln!("$ {description} > {}", log_path.display());
     command
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(log)
         .stderr(log_for_stderr)
         .spawn()

@@ -2,14 +2,17 @@
 //!
 //! Makes sure the program is installed (installing the Debian package when running as root),
 //! starts it on a free loopback port with persistence off, waits until it answers `PING`, and
-//! stops it when the [`PrivateRedis`] guard is dropped — on success, on error and on panic.
+//! stops it when the [`PrivateRedis`] guard is dropped — on success, on error and on panic —
+//! or when xtask itself ends without dropping it (killed by any signal, `SIGKILL` included):
+//! the server runs under a small `bash` that holds the read end of a pipe from xtask and kills
+//! the server when that pipe closes, which the kernel does whenever xtask's process ends.
 //! It never touches any other Redis server, and the tests themselves never poll for readiness:
 //! the server is up before they start.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::Child;
+use std::process::{Child, ChildStdin, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -87,10 +90,24 @@ pub(crate) fn free_port() -> Result<u16> {
         .port())
 }
 
-/// A running private redis-server; dropping it kills the server and waits for it.
+/// The `bash` script that runs redis-server (`$0 "$@"`) as its child and kills it when its own
+/// standard input, a pipe that only xtask writes to, reaches end of file; it exits when the
+/// server does, with the server's status (so xtask still sees a server that fails at start).
+/// It ignores `SIGINT`: a Ctrl-C, sent to the whole process group, ends xtask, and the pipe then
+/// ends the server. It kills only a server it has just seen alive and has not reaped yet.
+const KEEPER_SCRIPT: &str = "trap '' INT; \"$0\" \"$@\" & server=$!; \
+    while kill -0 $server 2>/dev/null; do \
+        read -r -t 1 _; if [ $? -le 128 ]; then kill -9 $server; break; fi; \
+    done; \
+    wait $server";
+
+/// A running private redis-server, under the `bash` of [`KEEPER_SCRIPT`]; dropping it ends both.
 #[derive(Debug)]
 pub(crate) struct PrivateRedis {
+    /// The `bash` keeping the server.
     child: Child,
+    /// The write end of the keeper's standard input: closing it ends the server.
+    keeper_input: Option<ChildStdin>,
     port: u16,
 }
 
@@ -103,7 +120,8 @@ impl PrivateRedis {
         for _ in 0..START_ATTEMPTS {
             let port = free_port()?;
             let log_path = log_dir.join(format!("redis-{port}.log"));
-            let mut command = process::command(PROGRAM);
+            let mut command = process::command("bash");
+            command.args(["-c", KEEPER_SCRIPT, PROGRAM]);
             command.args([
                 "--port",
                 &port.to_string(),
@@ -116,9 +134,14 @@ impl PrivateRedis {
             ]);
             command.args(["--daemonize", "no"]);
             command.arg("--dir").arg(log_dir);
-            let child = process::spawn_logged(&mut command, &log_path)?;
+            let mut child = process::spawn_logged(&mut command, Stdio::piped(), &log_path)?;
+            let keeper_input = child.stdin.take();
             // From here on the guard owns the child: an early return still stops it.
-            let mut server = PrivateRedis { child, port };
+            let mut server = PrivateRedis {
+                child,
+                keeper_input,
+                port,
+            };
             match server.wait_until_ready(&log_path) {
                 Ok(()) => {
                     eprintln!(
@@ -174,14 +197,12 @@ impl PrivateRedis {
 
 impl Drop for PrivateRedis {
     fn drop(&mut self) {
-        if let Ok(Some(_)) = self.child.try_wait() {
-            return;
-        }
-        // Persistence is off, so there is nothing to flush: kill rather than ask politely.
-        let _ = self.child.kill();
+        // End of file on the keeper's input: it kills the server (persistence is off, so there
+        // is nothing to flush), waits for it and exits.
+        drop(self.keeper_input.take());
         match self.child.wait() {
             Ok(_) => eprintln!(
-                "xtask: stopped the private redis-server (pid {}, port {})",
+                "xtask: stopped the private redis-server (keeper pid {}, port {})",
                 self.child.id(),
                 self.port
             ),
@@ -323,11 +344,28 @@ mod tests {
         let server = PrivateRedis::start(&dir).unwrap();
         assert_eq!(ping(server.port).unwrap(), PingReply::Pong);
         assert!(server.url().starts_with("redis://127.0.0.1:"));
-        let pid = server.child.id();
+        let (pid, port) = (server.child.id(), server.port);
         drop(server);
         assert!(
             !Path::new(&format!("/proc/{pid}")).exists(),
-            "redis-server pid {pid} still exists"
+            "the keeper pid {pid} still exists"
+        );
+        assert!(ping(port).is_err(), "redis-server still answers on {port}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_server_ends_when_xtask_ends_without_dropping_the_guard() {
+        let dir = temp_log_dir("killed-xtask");
+        let mut server = PrivateRedis::start(&dir).unwrap();
+        // What the kernel does to every descriptor of a process that ends, however it ends: the
+        // write end of the keeper's pipe closes. No Drop runs for it here.
+        drop(server.keeper_input.take());
+        server.child.wait().unwrap();
+        assert!(
+            ping(server.port).is_err(),
+            "redis-server still answers on {}",
+            server.port
         );
         std::fs::remove_dir_all(dir).unwrap();
     }
