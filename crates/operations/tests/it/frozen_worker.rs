@@ -6,23 +6,17 @@
 use std::time::Duration;
 
 use deal_store::{DealStore, StoreOptions};
-use fleet::{Fleet, Heartbeat};
-use keepa_client::{ApiKey, ClientConfig, KeepaClient, SimTransport};
+use fleet::Heartbeat;
 use keepa_sim::Sim;
 use operations::stall::{Decision, decide};
-use pipeline::config::{FileConfig, Overrides, WorkerConfig};
 use pipeline::worker::UnixClock;
-use token_bucket::clock::TokioClock;
-use token_bucket::{Bucket, Policy};
 
-const KEY: &str = "simulatedkeepakey0123456789";
-const START_UNIX_MS: i64 = 1_777_593_600_000;
+use crate::support::{Running, SIM_KEY, SIM_START_UNIX_MS, run_pipeline, stop_pipeline};
 
 struct Worker {
     sim: Sim,
     store: DealStore,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<(), pipeline::run::RunError>>,
+    running: Running,
     clock: UnixClock,
     _directory: tempfile::TempDir,
 }
@@ -31,46 +25,21 @@ async fn start(refill_rate: u32) -> Worker {
     let directory = tempfile::tempdir().unwrap();
     let database = directory.path().join("deals.sqlite");
     let sim = Sim::builder()
-        .api_key(KEY)
+        .api_key(SIM_KEY)
         .seed(3)
         .refill_rate(refill_rate)
         .catalogue_size(400)
-        .start_unix_ms(START_UNIX_MS)
+        .start_unix_ms(SIM_START_UNIX_MS)
         .build();
-    let client = KeepaClient::new(
-        SimTransport::new(sim.clone()),
-        Bucket::in_memory(Policy::default()),
-        ApiKey::new(KEY).unwrap(),
-        ClientConfig::default(),
-    );
     let store = DealStore::open(&database, StoreOptions::default())
         .await
         .unwrap();
-    let overrides = Overrides {
-        simulate: true,
-        database: Some(database),
-        listen: Some("127.0.0.1:0".to_owned()),
-        ..Overrides::default()
-    };
-    let config = WorkerConfig::resolve(FileConfig::default(), overrides).unwrap();
-    let clock = UnixClock::starting_at(START_UNIX_MS);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(pipeline::run::run_with(
-        config,
-        store.clone(),
-        Fleet::in_memory(TokioClock::start()),
-        client,
-        clock,
-        async move {
-            let _ = stopped.await;
-        },
-        |_| {},
-    ));
+    let clock = UnixClock::starting_at(SIM_START_UNIX_MS);
+    let running = run_pipeline(&sim, &store, SIM_KEY, clock);
     Worker {
         sim,
         store,
-        stop,
-        task,
+        running,
         clock,
         _directory: directory,
     }
@@ -101,8 +70,7 @@ async fn judge(worker: &Worker) -> Decision {
 
 async fn stop(worker: Worker) {
     worker.sim.update_knobs(|knobs| knobs.freeze = false);
-    worker.stop.send(()).unwrap();
-    worker.task.await.unwrap().unwrap();
+    stop_pipeline(worker.running).await;
 }
 
 #[tokio::test(start_paused = true)]

@@ -10,17 +10,12 @@ use std::time::Duration;
 use deal_store::{DealFilter, DealStore, StoreOptions};
 use diagnostics::checks::names;
 use diagnostics::{LockInspector, NoProbe, Report, Sources, Status, exit_code};
-use fleet::Fleet;
-use keepa_client::{ApiKey, ClientConfig, KeepaClient, SimTransport};
 use keepa_sim::Sim;
-use pipeline::config::{FileConfig, Overrides, WorkerConfig};
 use pipeline::worker::UnixClock;
-use token_bucket::clock::TokioClock;
-use token_bucket::{Bucket, Policy};
 
-const KEY: &str = "simulatedkeepakey0123456789";
+use crate::support::{SIM_KEY, SIM_START_UNIX_MS, run_pipeline, stop_pipeline};
+
 const REVOKED_KEY: &str = "revokedkeepakey0123456789";
-const START_UNIX_MS: i64 = 1_777_593_600_000;
 
 /// The worker's instance lock, held (the worker runs while diag looks).
 struct Held;
@@ -29,50 +24,6 @@ impl LockInspector for Held {
     fn holder(&self, _database: &Path) -> Result<Option<Option<u32>>, String> {
         Ok(Some(Some(std::process::id())))
     }
-}
-
-struct Running {
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<(), pipeline::run::RunError>>,
-}
-
-/// Runs the pipeline on `store` against `sim` with `key`, from `clock`'s now.
-fn run(sim: &Sim, store: &DealStore, key: &str, clock: UnixClock) -> Running {
-    let client = KeepaClient::new(
-        SimTransport::new(sim.clone()),
-        Bucket::in_memory(Policy::default()),
-        ApiKey::new(key).expect("a well-formed key"),
-        ClientConfig::default(),
-    );
-    let overrides = Overrides {
-        simulate: true,
-        database: Some(store.path().to_owned()),
-        listen: Some("127.0.0.1:0".to_owned()),
-        ..Overrides::default()
-    };
-    let config = WorkerConfig::resolve(FileConfig::default(), overrides).expect("a config");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(pipeline::run::run_with(
-        config,
-        store.clone(),
-        Fleet::in_memory(TokioClock::start()),
-        client,
-        clock,
-        async move {
-            let _ = stopped.await;
-        },
-        |_| {},
-    ));
-    Running { stop, task }
-}
-
-async fn stop(running: Running) {
-    running.stop.send(()).expect("the worker listens");
-    running
-        .task
-        .await
-        .expect("the worker task")
-        .expect("the worker stops cleanly");
 }
 
 async fn visible_deals(store: &DealStore) -> u64 {
@@ -87,29 +38,29 @@ async fn a_revoked_key_is_reported_as_such_and_no_deal_is_lost() {
     let directory = tempfile::tempdir().expect("a temporary directory");
     let database = directory.path().join("deals.sqlite");
     let sim = Sim::builder()
-        .api_key(KEY)
+        .api_key(SIM_KEY)
         .seed(3)
         .refill_rate(20)
         .catalogue_size(400)
-        .start_unix_ms(START_UNIX_MS)
+        .start_unix_ms(SIM_START_UNIX_MS)
         .build();
     let store = DealStore::open(&database, StoreOptions::default())
         .await
         .expect("a store");
-    let clock = UnixClock::starting_at(START_UNIX_MS);
+    let clock = UnixClock::starting_at(SIM_START_UNIX_MS);
 
-    let good = run(&sim, &store, KEY, clock);
+    let good = run_pipeline(&sim, &store, SIM_KEY, clock);
     tokio::time::sleep(Duration::from_secs(10 * 60)).await;
-    stop(good).await;
+    stop_pipeline(good).await;
     let committed = visible_deals(&store).await;
     assert!(committed > 0, "the good key stored deals");
 
     // Keepa no longer accepts the key the worker runs with.
-    let revoked = run(&sim, &store, REVOKED_KEY, clock);
+    let revoked = run_pipeline(&sim, &store, REVOKED_KEY, clock);
     tokio::time::sleep(Duration::from_secs(20 * 60)).await;
     let sources = Sources::embedded(&database);
     let report: Report = diagnostics::diagnose(&sources, &NoProbe, &Held, clock.now_ms()).await;
-    stop(revoked).await;
+    stop_pipeline(revoked).await;
 
     let text = diagnostics::render_human(&report, false);
     let api_errors = report.check(names::API_ERRORS).expect("api_errors");

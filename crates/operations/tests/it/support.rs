@@ -1,7 +1,8 @@
 //! What the reliability suite shares: the built binaries (`worker`, `flush`, `watchdog`, `diag`,
 //! built once per run with the cargo that runs the tests), a worker child that is killed when the test
 //! ends, line readers that block on a process's output instead of sleeping, a minimal HTTP GET,
-//! and temporary databases with planted state.
+//! temporary databases with planted state, and the real pipeline run in a test's own runtime
+//! against keepa-sim (for tests under tokio's paused clock).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -10,9 +11,15 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{OnceLock, mpsc};
 use std::time::Duration;
 
-use deal_store::{StoreOptions, Writer};
-use fleet::{Heartbeat, InstanceId, Progress, TaskState};
+use deal_store::{DealStore, StoreOptions, Writer};
+use fleet::{Fleet, Heartbeat, InstanceId, Progress, TaskState};
+use keepa_client::{ApiKey, ClientConfig, KeepaClient, SimTransport};
 use keepa_model::UnixSeconds;
+use keepa_sim::Sim;
+use pipeline::config::{FileConfig, Overrides, WorkerConfig};
+use pipeline::worker::UnixClock;
+use token_bucket::clock::TokioClock;
+use token_bucket::{Bucket, Policy};
 
 /// Bounds on events that take about a second: they only turn a hang into a failure, and are
 /// never asserted on.
@@ -277,4 +284,56 @@ pub(crate) fn dead_pid() -> u32 {
     let pid = child.id();
     child.wait().expect("reaped");
     pid
+}
+
+/// A key keepa-sim accepts, for the in-process pipeline.
+pub(crate) const SIM_KEY: &str = "simulatedkeepakey0123456789";
+/// Where keepa-sim's and the pipeline's clocks start.
+pub(crate) const SIM_START_UNIX_MS: i64 = 1_777_593_600_000;
+
+/// The real pipeline running in this test's runtime (see [`run_pipeline`]).
+pub(crate) struct Running {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), pipeline::run::RunError>>,
+}
+
+/// Runs the pipeline (`pipeline::run::run_with`, as `worker --simulate` does) on `store`
+/// against `sim` with `key`, from `clock`'s now, with an in-memory bucket and fleet.
+pub(crate) fn run_pipeline(sim: &Sim, store: &DealStore, key: &str, clock: UnixClock) -> Running {
+    let client = KeepaClient::new(
+        SimTransport::new(sim.clone()),
+        Bucket::in_memory(Policy::default()),
+        ApiKey::new(key).expect("a well-formed key"),
+        ClientConfig::default(),
+    );
+    let overrides = Overrides {
+        simulate: true,
+        database: Some(store.path().to_owned()),
+        listen: Some("127.0.0.1:0".to_owned()),
+        ..Overrides::default()
+    };
+    let config = WorkerConfig::resolve(FileConfig::default(), overrides).expect("a config");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(pipeline::run::run_with(
+        config,
+        store.clone(),
+        Fleet::in_memory(TokioClock::start()),
+        client,
+        clock,
+        async move {
+            let _ = stopped.await;
+        },
+        |_| {},
+    ));
+    Running { stop, task }
+}
+
+/// Asks the pipeline to stop and asserts that it stops cleanly.
+pub(crate) async fn stop_pipeline(running: Running) {
+    running.stop.send(()).expect("the worker listens");
+    running
+        .task
+        .await
+        .expect("the worker task")
+        .expect("the worker stops cleanly");
 }
