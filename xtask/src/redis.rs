@@ -19,9 +19,8 @@ use anyhow::{Context, Result, bail};
 
 use crate::process;
 
-/// The environment variable through which the tests receive the server's URL
-/// (the same name as `testkit::REDIS_URL_ENV`; xtask does not depend on testkit to stay light).
-pub(crate) const REDIS_URL_ENV: &str = "KEEPA_DEALS_TEST_REDIS_URL";
+/// The environment variable through which the tests receive the server's URL.
+pub(crate) use testkit::REDIS_URL_ENV;
 
 const PROGRAM: &str = "redis-server";
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -90,18 +89,8 @@ pub(crate) fn free_port() -> Result<u16> {
         .port())
 }
 
-/// The `bash` script that runs redis-server (`$0 "$@"`) as its child and kills it when its own
-/// standard input, a pipe that only xtask writes to, reaches end of file; it exits when the
-/// server does, with the server's status (so xtask still sees a server that fails at start).
-/// It ignores `SIGINT`: a Ctrl-C, sent to the whole process group, ends xtask, and the pipe then
-/// ends the server. It kills only a server it has just seen alive and has not reaped yet.
-const KEEPER_SCRIPT: &str = "trap '' INT; \"$0\" \"$@\" & server=$!; \
-    while kill -0 $server 2>/dev/null; do \
-        read -r -t 1 _; if [ $? -le 128 ]; then kill -9 $server; break; fi; \
-    done; \
-    wait $server";
-
-/// A running private redis-server, under the `bash` of [`KEEPER_SCRIPT`]; dropping it ends both.
+/// A running private redis-server, under the `bash` of [`testkit::KEEPER_SCRIPT`]; dropping it
+/// ends both.
 #[derive(Debug)]
 pub(crate) struct PrivateRedis {
     /// The `bash` keeping the server.
@@ -121,7 +110,7 @@ impl PrivateRedis {
             let port = free_port()?;
             let log_path = log_dir.join(format!("redis-{port}.log"));
             let mut command = process::command("bash");
-            command.args(["-c", KEEPER_SCRIPT, PROGRAM]);
+            command.args(["-c", testkit::KEEPER_SCRIPT, PROGRAM]);
             command.args([
                 "--port",
                 &port.to_string(),

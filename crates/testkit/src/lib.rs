@@ -10,6 +10,9 @@
 //!
 //! [`binaries`] checks the exit and output of a workspace binary run by a test.
 //!
+//! [`KEEPER_SCRIPT`] is how [`PrivateRedis`] and xtask's suite-wide server make sure a server
+//! never outlives the process that started it.
+//!
 //! Apart from [`PrivateRedis`], this crate starts nothing and holds no state beyond a
 //! process-wide counter.
 
@@ -18,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub mod binaries;
 mod private_redis;
 
-pub use private_redis::{PrivateRedis, STARTUP_LIMIT};
+pub use private_redis::{KEEPER_SCRIPT, PrivateRedis, STARTUP_LIMIT};
 
 /// The environment variable through which `cargo xtask test` passes the private Redis URL.
 pub const REDIS_URL_ENV: &str = "KEEPA_DEALS_TEST_REDIS_URL";
