@@ -4,13 +4,14 @@
 //! Keepa-like ledger.
 //!
 //! Tests that share the suite's server (`testkit::redis_url`) use unique prefixes; tests that
-//! kill, restart or flush a server start a private `redis-server` of their own. No test sleeps
+//! kill, restart or flush a server start a `testkit::PrivateRedis` of their own. No test sleeps
 //! to let time pass: time is Redis's own `TIME` or an injected [`ManualClock`].
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use deadpool_redis::redis;
+use testkit::PrivateRedis;
 use token_bucket::clock::{Clock, ManualClock};
 use token_bucket::core::{AcquireRequest, Decision, Policy, ReservationId, WaiterId};
 use token_bucket::redis::{RedisClock, RedisConfig};
@@ -61,70 +62,6 @@ async fn command<T: redis::FromRedisValue>(url: &str, command: &mut redis::Cmd) 
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
-}
-
-/// A `redis-server` of this test's own, killed when dropped.
-struct PrivateRedis {
-    child: Option<Child>,
-    port: u16,
-}
-
-impl PrivateRedis {
-    async fn start() -> PrivateRedis {
-        PrivateRedis::start_on(free_port()).await
-    }
-
-    async fn start_on(port: u16) -> PrivateRedis {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is not installed; `cargo xtask test` installs it or says how");
-        let server = PrivateRedis {
-            child: Some(child),
-            port,
-        };
-        server.wait_until_ready().await;
-        server
-    }
-
-    /// Polls PING until the server answers. The only place the suite waits on the wall
-    /// clock: a process needs real time to start.
-    async fn wait_until_ready(&self) {
-        let client = redis::Client::open(self.url()).unwrap();
-        for _ in 0..1_000 {
-            if let Ok(mut connection) = client.get_multiplexed_async_connection().await {
-                let pong: Result<String, _> = redis::cmd("PING").query_async(&mut connection).await;
-                if pong.is_ok() {
-                    return;
-                }
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        panic!(
-            "the private redis-server on port {} never answered PING",
-            self.port
-        );
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }
 
 #[track_caller]
@@ -201,8 +138,8 @@ async fn nothing_listening_is_a_typed_error_that_names_the_server_without_its_pa
 
 #[tokio::test]
 async fn a_killed_redis_is_a_typed_error_and_a_restarted_one_recovers_after_one_reconcile() {
-    let mut server = PrivateRedis::start().await;
-    let endpoint = format!("127.0.0.1:{}", server.port);
+    let mut server = PrivateRedis::start();
+    let endpoint = format!("127.0.0.1:{}", server.port());
     let bucket = Bucket::redis_from_url(&server.url(), RedisConfig::default()).unwrap();
     bucket.reconcile(&envelope(100, 30_000, 1)).await.unwrap();
     let permit = bucket
@@ -218,7 +155,7 @@ async fn a_killed_redis_is_a_typed_error_and_a_restarted_one_recovers_after_one_
     check_unavailable(permit.settle(Tokens::from_whole(5)).await, &endpoint);
     check_unavailable(bucket.snapshot().await, &endpoint);
 
-    let _server = PrivateRedis::start_on(server.port).await;
+    server.restart();
     // The restarted server has no state: the bucket says so rather than guessing.
     let error = bucket
         .acquire(Tokens::from_whole(5), Lane::Urgent)
@@ -239,7 +176,7 @@ async fn a_killed_redis_is_a_typed_error_and_a_restarted_one_recovers_after_one_
 
 #[tokio::test]
 async fn a_script_flush_mid_run_is_recovered_by_loading_the_scripts_again() {
-    let server = PrivateRedis::start().await;
+    let server = PrivateRedis::start();
     let bucket = Bucket::redis_from_url(&server.url(), RedisConfig::default()).unwrap();
     bucket.reconcile(&envelope(100, 30_000, 1)).await.unwrap();
     let permit = bucket
@@ -444,7 +381,7 @@ async fn a_long_state_round_trips_and_decides_as_the_memory_backend() {
 
 #[tokio::test]
 async fn every_key_lives_under_the_prefix() {
-    let server = PrivateRedis::start().await;
+    let server = PrivateRedis::start();
     let config = config("custom-prefix:".to_owned(), RedisClock::Server);
     let bucket = Bucket::redis_from_url(&server.url(), config).unwrap();
     bucket.reconcile(&envelope(100, 30_000, 1)).await.unwrap();
