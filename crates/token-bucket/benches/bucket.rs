@@ -241,7 +241,7 @@ fn redis(url: &str) {
          local format = '<' .. string.rep('i8', n)
          local s = { struct.unpack(format, raw, 5) }
          s[n + 1] = nil
-         redis.call('SET', KEYS[1], 'TBv2' .. struct.pack(format, unpack(s)))
+         redis.call('SET', KEYS[1], 'TBv3' .. struct.pack(format, unpack(s)))
          return struct.pack('<i8i8i8', 0, 1, 2)",
     );
 

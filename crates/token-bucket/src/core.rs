@@ -40,6 +40,18 @@ pub struct Policy {
     /// A waiter that has not asked again this long after its wait ended is presumed gone (its
     /// process crashed) and leaves the queue. Default 10 s.
     pub waiter_grace_ms: i64,
+    /// How many times its estimate a request in flight may turn out to cost: a request is
+    /// admitted beside others only if each of them, arriving at Keepa last, would still find a
+    /// positive balance after the others were charged this many times their estimates.
+    /// Default 1: the estimates are trusted. 10 covers Keepa's "386-token surprise" (every
+    /// cost ten times the usual); keepa-deals' worker runs with 10.
+    ///
+    /// Above 1, a low balance lets one request fly at a time: a request then waits for the one
+    /// in flight to settle (seconds), not for a refill, and an urgent request may wait for a
+    /// bulk one. A larger balance lets several fly together. When costs jump, the requests
+    /// already sent cannot be recalled: at 1, the first one charged ten times its estimate
+    /// takes the balance the others were admitted on, and they meet 429s.
+    pub surprise_factor: i64,
 }
 
 impl Default for Policy {
@@ -50,6 +62,7 @@ impl Default for Policy {
             reservation_ttl_ms: 120_000,
             max_wait_slice_ms: 5_000,
             waiter_grace_ms: 10_000,
+            surprise_factor: 1,
         }
     }
 }
@@ -231,6 +244,9 @@ struct Reservation {
 struct Waiter {
     id: WaiterId,
     expires_ms: i64,
+    /// The estimate it asked for last: an urgent waiter larger than one refill does not hold
+    /// back the urgent requests behind it (see [`Core::one_refill_for_us`]).
+    cost: Tokens,
 }
 
 /// The projection and the rules that act on it. See the module documentation.
@@ -332,6 +348,19 @@ impl Core {
             .non_negative()
     }
 
+    /// What one refill brings the requests of this bucket: the refill rate less the drift
+    /// margin (other programs' spending), never below zero.
+    ///
+    /// An urgent request may take the balance below zero, as Keepa allows, but not so far that
+    /// one refill leaves the next urgent request still waiting: one costing more than this
+    /// waits until the part above it is in hand, and while it waits, smaller urgent requests
+    /// behind it go first (they wait at most one refill). A `/deal` page that costs ten times
+    /// its usual price (Keepa's "386-token surprise") would otherwise leave the balance below
+    /// zero for several refills and make every urgent request wait them out.
+    pub fn one_refill_for_us(&self) -> Tokens {
+        (Tokens::from_whole(self.refill_rate.max(0)) - self.drift_margin()).non_negative()
+    }
+
     /// The reserve bulk work must leave for urgent work: the policy's
     /// [`urgent_reserve`](Policy::urgent_reserve), or, when larger, the urgent estimates
     /// admitted in the current or the previous refill period, up to one refill's worth.
@@ -415,9 +444,18 @@ impl Core {
         let position = request
             .waiter
             .and_then(|id| queue.iter().position(|w| w.id == id));
-        let is_head = match position {
-            Some(index) => index == 0,
-            None => queue.is_empty(),
+        let ahead_end = position.unwrap_or(queue.len());
+        let is_head = match lane {
+            Lane::Bulk => ahead_end == 0,
+            // Urgent requests larger than one refill wait for their tokens to be in hand
+            // (see `balance_needed`); the smaller ones behind them go first.
+            Lane::Urgent => {
+                let one_refill = self.one_refill_for_us();
+                queue
+                    .iter()
+                    .take(ahead_end)
+                    .all(|waiter| waiter.cost > one_refill)
+            }
         };
         let blocked_by_urgent =
             lane == Lane::Bulk && !self.waiters[Lane::Urgent.index()].is_empty();
@@ -460,11 +498,16 @@ impl Core {
             Some(index) => {
                 let entry = &mut self.waiters[lane.index()][index];
                 entry.expires_ms = expires_ms;
+                entry.cost = request.cost;
                 entry.id
             }
             None => {
                 let id = WaiterId(self.take_id());
-                self.waiters[lane.index()].push_back(Waiter { id, expires_ms });
+                self.waiters[lane.index()].push_back(Waiter {
+                    id,
+                    expires_ms,
+                    cost: request.cost,
+                });
                 id
             }
         };
@@ -636,10 +679,30 @@ impl Core {
                 Lane::Bulk => above_margin.max(reserve + margin + cost),
             }
         };
-        // The learned parts (margin, urgent demand) never make a request wait at the cap:
-        // refills would expire meanwhile.
+        // The learned parts (margin, urgent demand, one refill, surprises) never make a
+        // request wait at the cap: refills would expire meanwhile.
         let fixed = needed_with(Tokens::ZERO, self.policy.urgent_reserve);
-        let learned = needed_with(self.drift_margin(), self.urgent_reserve());
+        let margin = self.drift_margin();
+        let mut learned = needed_with(margin, self.urgent_reserve());
+        if lane == Lane::Urgent {
+            // One refill must bring the balance back above the margin (see
+            // `one_refill_for_us`): no more than Keepa's rule for a request within one refill.
+            learned = learned.max(cost - self.one_refill_for_us() + Tokens::from_milli(1));
+        }
+        // Requests in flight may cost `surprise_factor` times their estimates: the cheapest
+        // request, arriving after all the others were charged that much, must still find the
+        // balance above the margin. The balance already has every estimate deducted, this one
+        // included once admitted. Alone, a request needs nothing more than Keepa's rule.
+        let others = self.in_flight();
+        if others > Tokens::ZERO && self.policy.surprise_factor > 1 {
+            let charged_before_cheapest = (others + cost - cheapest)
+                .as_milli()
+                .saturating_mul(self.policy.surprise_factor);
+            let surprised = Tokens::from_milli(charged_before_cheapest) - others
+                + margin
+                + Tokens::from_milli(1);
+            learned = learned.max(surprised);
+        }
         fixed.max(learned.min(self.cap()))
     }
 

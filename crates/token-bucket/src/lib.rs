@@ -9,14 +9,19 @@
 //! spends the quota fully without ever being refused:
 //!
 //! - **Two lanes.** [`Lane::Urgent`] requests go whenever the projected balance is above zero
-//!   (Keepa's rule). [`Lane::Bulk`] requests go only while they leave an urgent reserve and no
+//!   (Keepa's rule), as long as the next refill brings it back above zero: one costing more
+//!   than a refill waits for the rest of its tokens, and the smaller urgent requests behind it
+//!   go first, so that no urgent request waits more than one refill for another's deficit.
+//!   [`Lane::Bulk`] requests go only while they leave an urgent reserve and no
 //!   urgent request waits, so bulk work never starves urgent work. The reserve grows to the
 //!   urgent demand of the last refill periods (up to one refill), so a refill's urgent work
 //!   does not wait behind bulk.
 //! - **No 429s.** Keepa judges a request when it *arrives*: an urgent request is admitted only
 //!   if every request in flight would still find a positive balance whatever order they reach
 //!   Keepa in, and the balance is kept above the *drift margin*, the spending of other
-//!   programs on the same key seen in the last refill periods (up to one refill).
+//!   programs on the same key seen in the last refill periods (up to one refill). With
+//!   [`Policy::surprise_factor`] above 1, that holds even if the requests in flight cost that
+//!   many times their estimates (Keepa's "386-token surprise").
 //! - **No thresholds.** Nothing waits for the bucket to "recharge". Bulk work asks
 //!   [`Bucket::bulk_budget`] how much it may spend now and sizes its batch to that.
 //! - **A deficit floor.** No request starts whose estimate could take the balance below the

@@ -9,11 +9,12 @@
 //! injected, so that every process agrees on one time.
 //!
 //! Every key lives under the configured prefix: the state is `{prefix}bucket:state`, one string
-//! of 64-bit integers behind the tag `TBv2` (layout in `common.lua`), packed and unpacked in C
+//! of 64-bit integers behind the tag `TBv3` (layout in `common.lua`), packed and unpacked in C
 //! by Redis's `struct` library, so a script spends its time on the bucket's rules rather than on
 //! encoding. Lua numbers are doubles, exact below 2^53, which every amount and identifier stays
-//! under. States written by earlier versions (a JSON object of decimal strings) are still read,
-//! and replaced by the new layout on their next write.
+//! under. States written by earlier versions (`TBv2`, without the waiters' costs, and before
+//! that a JSON object of decimal strings) are still read, and replaced by the new layout on
+//! their next write.
 //!
 //! This module does no waiting and keeps no state of its own beyond one multiplexed
 //! connection: waiting is the async layer's job, and a dead Redis is an error for the caller
@@ -266,6 +267,7 @@ impl RedisBackend {
             self.policy.reservation_ttl_ms,
             self.policy.max_wait_slice_ms,
             self.policy.waiter_grace_ms,
+            self.policy.surprise_factor,
         ];
         let mut packed = Vec::with_capacity(8 * (common.len() + arguments.len()));
         for integer in common.iter().chain(arguments) {

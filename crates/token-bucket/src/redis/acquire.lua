@@ -27,50 +27,75 @@ if cost > maximum then
 end
 
 local n_reservations, n_urgent, n_bulk = s[N_RESERVATIONS], s[N_URGENT], s[N_BULK]
--- The lane's queue: its j-th waiter's id is at queue_start + 2j - 1, its expiry after it.
+-- The lane's queue: its j-th waiter's id is at queue_start + WAITER_FIELDS (j - 1) + 1, its
+-- expiry and its cost after it.
 local queue_start = N_HEADER + RESERVATION_FIELDS * n_reservations
 local queue_length = n_urgent
 if lane == BULK then
-  queue_start = queue_start + 2 * n_urgent
+  queue_start = queue_start + WAITER_FIELDS * n_urgent
   queue_length = n_bulk
 end
 local position = nil
 if waiter ~= nil then
   for j = 1, queue_length do
-    if s[queue_start + 2 * j - 1] == waiter then
+    if s[queue_start + WAITER_FIELDS * (j - 1) + 1] == waiter then
       position = j
       break
     end
   end
 end
-local is_head = position == 1 or (position == nil and queue_length == 0)
+local ahead = queue_length
+if position ~= nil then
+  ahead = position - 1
+end
+-- Bulk waits for everyone ahead; an urgent request only for the urgent waiters ahead of it
+-- that are no larger than one refill (see `Core::one_refill_for_us`).
+local is_head = ahead == 0
+if lane == URGENT then
+  is_head = true
+  for j = 1, ahead do
+    if s[queue_start + WAITER_FIELDS * (j - 1) + 3] <= one_refill_for_us then
+      is_head = false
+      break
+    end
+  end
+end
 local blocked_by_urgent = lane == BULK and n_urgent > 0
 
 -- Keepa's rule (balance > 0, above the drift margin) and the deficit floor for urgent work; the
 -- urgent reserve above the margin for bulk. Requests in flight may arrive in any order: the
 -- cheapest one in flight, this one included, must still find a positive balance arriving last
--- (see `Core::balance_needed`). The learned parts (margin, urgent demand) never make a request
--- wait at the cap.
-local cheapest = cost
+-- (see `Core::balance_needed`). The learned parts (margin, urgent demand, one refill,
+-- surprises) never make a request wait at the cap.
+local cheapest, others = cost, 0
 for at = N_HEADER + 3, N_HEADER + RESERVATION_FIELDS * n_reservations, RESERVATION_FIELDS do
   cheapest = math.min(cheapest, s[at])
+  others = others + s[at]
 end
 local reordering = cost - cheapest
 local fixed, learned
 if lane == URGENT then
   fixed = math.max(1 + reordering, deficit_floor + cost)
   learned = math.max(drift_margin + 1 + reordering, deficit_floor + cost)
+  -- One refill must bring the balance back above the margin.
+  learned = math.max(learned, cost - one_refill_for_us + 1)
 else
   fixed = math.max(1, policy_urgent_reserve + cost)
   learned = math.max(drift_margin + 1, urgent_reserve + drift_margin + cost)
+end
+-- Requests in flight may cost `surprise_factor` times their estimates: the cheapest, arriving
+-- last, must still find the balance above the margin.
+if others > 0 and surprise_factor > 1 then
+  learned = math.max(learned, (others + cost - cheapest) * surprise_factor - others + drift_margin + 1)
 end
 local needed = math.max(fixed, math.min(learned, cap))
 
 if is_head and not blocked_by_urgent and s[BALANCE] >= needed then
   if position ~= nil then
-    local at = queue_start + 2 * position - 1
-    table.remove(s, at)
-    table.remove(s, at)
+    local at = queue_start + WAITER_FIELDS * (position - 1) + 1
+    for _ = 1, WAITER_FIELDS do
+      table.remove(s, at)
+    end
     if lane == URGENT then
       s[N_URGENT] = n_urgent - 1
     else
@@ -109,18 +134,18 @@ end
 local expires_ms = until_ms + waiter_grace_ms
 local id
 if position ~= nil then
-  local at = queue_start + 2 * position
-  s[at] = expires_ms
-  id = s[at - 1]
+  local at = queue_start + WAITER_FIELDS * (position - 1)
+  id = s[at + 1]
+  s[at + 2], s[at + 3] = expires_ms, cost
 else
   id = s[NEXT_ID]
   s[NEXT_ID] = id + 1
   -- At the end of the lane's queue; the bulk queue moves up when an urgent waiter joins.
-  local at = queue_start + 2 * queue_length
+  local at = queue_start + WAITER_FIELDS * queue_length
   for k = #s, at + 1, -1 do
-    s[k + 2] = s[k]
+    s[k + WAITER_FIELDS] = s[k]
   end
-  s[at + 1], s[at + 2] = id, expires_ms
+  s[at + 1], s[at + 2], s[at + 3] = id, expires_ms, cost
   if lane == URGENT then
     s[N_URGENT] = n_urgent + 1
   else

@@ -10,7 +10,8 @@
 --          1 to use the Redis server's TIME, or 0 to use the next integer
 --          now in ms (ignored with the server's TIME)
 --          policy.deficit_floor (milli-tokens), policy.urgent_reserve (milli-tokens),
---          policy.reservation_ttl_ms, policy.max_wait_slice_ms, policy.waiter_grace_ms
+--          policy.reservation_ttl_ms, policy.max_wait_slice_ms, policy.waiter_grace_ms,
+--          policy.surprise_factor
 --          then the operation's arguments.
 -- Replies are integers packed the same way, `now` first.
 --
@@ -33,11 +34,12 @@ local URGENT, BULK = 1, 2
 -- have: a long state is packed and unpacked a slice at a time.
 local SLICE = 200
 
--- The state is one string: the tag `TBv2` followed by little-endian 64-bit signed integers.
+-- The state is one string: the tag `TBv3` followed by little-endian 64-bit signed integers.
 -- `s` holds those integers, 1-based: a header of N_HEADER, then per reservation
 -- RESERVATION_FIELDS (id, lane, cost, expires_ms, subtracted 0/1, subtracted_at_ms), then the
--- urgent lane's waiters and the bulk lane's (id, expires_ms each), each queue in order.
-local TAG = 'TBv2'
+-- urgent lane's waiters and the bulk lane's (WAITER_FIELDS each: id, expires_ms, cost), each
+-- queue in order. Version 2 (`TBv2`) had no waiter cost; it is read with a cost of 0.
+local TAG, TAG_V2 = 'TBv3', 'TBv2'
 local SYNCED, BALANCE, RATE, NEXT_REFILL, LAST_TIMESTAMP, NEXT_ID = 1, 2, 3, 4, 5, 6
 -- `Counters`, in the order of its fields (admitted split into urgent, bulk).
 local GRANTED, REFILLED, WASTED, DRIFT = 7, 8, 9, 10
@@ -47,6 +49,7 @@ local DRIFT_PREVIOUS, DRIFT_CURRENT, URGENT_PREVIOUS, URGENT_CURRENT = 15, 16, 1
 local N_RESERVATIONS, N_URGENT, N_BULK = 19, 20, 21
 local N_HEADER = 21
 local RESERVATION_FIELDS = 6
+local WAITER_FIELDS = 3
 
 local function integers(n)
   return '<' .. string.rep('i8', n)
@@ -66,13 +69,13 @@ end
 local arguments
 do
   local n = #ARGV[1] / 8
-  if n < 7 or n ~= math.floor(n) then
+  if n < 8 or n ~= math.floor(n) then
     error('keepa-deals token bucket: the arguments are not packed integers')
   end
   arguments = { struct.unpack(integers(n), ARGV[1]) }
 end
 -- The operation's i-th argument is arguments[OP + i].
-local OP = 7
+local OP = 8
 
 local now = arguments[2]
 if arguments[1] == 1 then
@@ -81,6 +84,7 @@ if arguments[1] == 1 then
 end
 local deficit_floor, policy_urgent_reserve = arguments[3], arguments[4]
 local reservation_ttl_ms, max_wait_slice_ms, waiter_grace_ms = arguments[5], arguments[6], arguments[7]
+local surprise_factor = arguments[8]
 
 local function not_a_state()
   error('keepa-deals token bucket: the state under ' .. KEYS[1] .. ' is not a bucket state')
@@ -101,7 +105,7 @@ if not raw then
     first_id = now * 1000 + 1
   end
   s = { 0, 0, 0, 0, 0, first_id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
-elseif string.sub(raw, 1, #TAG) == TAG then
+elseif string.sub(raw, 1, #TAG) == TAG or string.sub(raw, 1, #TAG_V2) == TAG_V2 then
   local n = (#raw - #TAG) / 8
   if n < N_HEADER or n ~= math.floor(n) then
     not_a_state()
@@ -121,8 +125,21 @@ elseif string.sub(raw, 1, #TAG) == TAG then
       end
     end
   end
-  if N_HEADER + RESERVATION_FIELDS * s[N_RESERVATIONS] + 2 * (s[N_URGENT] + s[N_BULK]) ~= n then
-    not_a_state()
+  local n_waiters = s[N_URGENT] + s[N_BULK]
+  local waiters_start = N_HEADER + RESERVATION_FIELDS * s[N_RESERVATIONS]
+  if string.sub(raw, 1, #TAG) == TAG then
+    if waiters_start + WAITER_FIELDS * n_waiters ~= n then
+      not_a_state()
+    end
+  else
+    -- Version 2: each waiter gains a cost of 0 (it holds back the urgent requests behind it,
+    -- as every waiter did then) until it asks again.
+    if waiters_start + 2 * n_waiters ~= n then
+      not_a_state()
+    end
+    for j = n_waiters, 1, -1 do
+      table.insert(s, waiters_start + 2 * j + 1, 0)
+    end
   end
 elseif string.sub(raw, 1, 1) == '{' then
   -- Version 1, written before version 2 existed: a JSON object whose numbers are decimal
@@ -183,6 +200,7 @@ elseif string.sub(raw, 1, 1) == '{' then
     for _, w in ipairs(waiters[lane]) do
       s[#s + 1] = integer(w[1], 'waiter id')
       s[#s + 1] = integer(w[2], 'expiry')
+      s[#s + 1] = 0
     end
   end
 else
@@ -236,7 +254,7 @@ do
     end
   end
   if not expired then
-    for at = waiters_start + 2, #s, 2 do
+    for at = waiters_start + 2, #s, WAITER_FIELDS do
       if s[at] <= now then
         expired = true
         break
@@ -264,11 +282,12 @@ do
       local n_kept = 0
       for _ = 1, s[count] do
         if s[at + 2] > now then
-          kept[#kept + 1] = s[at + 1]
-          kept[#kept + 1] = s[at + 2]
+          for k = 1, WAITER_FIELDS do
+            kept[#kept + 1] = s[at + k]
+          end
           n_kept = n_kept + 1
         end
-        at = at + 2
+        at = at + WAITER_FIELDS
       end
       kept[EXPIRED_WAITERS] = kept[EXPIRED_WAITERS] + (s[count] - n_kept)
       kept[count] = n_kept

@@ -8,3 +8,5 @@ local drift_margin =
 -- Mirrors `Core::urgent_reserve`: the policy's, or the recent urgent demand up to one refill.
 local urgent_reserve =
   math.max(policy_urgent_reserve, math.min(math.max(s[URGENT_PREVIOUS], s[URGENT_CURRENT]), one_refill))
+-- Mirrors `Core::one_refill_for_us`: one refill less the drift margin, never negative.
+local one_refill_for_us = math.max(one_refill - drift_margin, 0)

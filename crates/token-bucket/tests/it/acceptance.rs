@@ -29,6 +29,16 @@ fn synced(tokens_left: i64) -> Core {
     core
 }
 
+/// As [`synced`], with waiters that may wait a whole refill without asking again.
+fn patient(tokens_left: i64) -> Core {
+    let mut core = Core::new(Policy {
+        max_wait_slice_ms: 60_000,
+        ..Policy::default()
+    });
+    core.reconcile(T0, &envelope(tokens_left, 30_000, 5, 1), None);
+    core
+}
+
 fn ask(core: &mut Core, now: i64, cost: i64, lane: Lane) -> Decision {
     core.acquire(
         now,
@@ -46,6 +56,14 @@ fn check_admitted(decision: Decision) {
         matches!(decision, Decision::Admit { .. }),
         "expected admission, got {decision:?}"
     );
+}
+
+#[track_caller]
+fn check_waits_with_id(decision: Decision) -> token_bucket::core::WaiterId {
+    match decision {
+        Decision::Wait { waiter, .. } => waiter,
+        other => panic!("expected a wait, got {other:?}"),
+    }
 }
 
 #[track_caller]
@@ -78,13 +96,105 @@ fn nothing_is_admitted_at_zero_or_below() {
 }
 
 #[test]
-fn urgent_may_spend_into_deficit_down_to_the_floor_and_no_further() {
+fn urgent_may_spend_into_deficit_as_far_as_one_refill_brings_back() {
+    // At 5 tokens a minute: 3 − 5 = −2, and the next refill brings the balance back to 3.
     let mut core = synced(3);
+    check_admitted(ask(&mut core, T0, 5, Lane::Urgent));
+    assert_eq!(core.snapshot(T0).balance, Tokens::from_whole(-2));
+    // Keepa would admit 10 at a balance of 5, but the next refill would only bring it back to
+    // 0, and every urgent request after it would wait a second refill: it needs more than 5.
+    let mut core = synced(5);
+    assert_eq!(
+        check_waits(ask(&mut core, T0, 10, Lane::Urgent)),
+        T0 + 5_000,
+        "asks again after the default wait slice"
+    );
+    check_admitted(ask(&mut synced(6), T0, 10, Lane::Urgent));
+}
+
+#[test]
+fn at_the_cap_urgent_may_spend_down_to_the_floor_and_no_further() {
+    // The one-refill rule is learned and never makes a request wait at the cap (300 at
+    // 5/min): there the −180 floor is what bounds a large urgent request.
+    let mut core = synced(300);
+    check_admitted(ask(&mut core, T0, 480, Lane::Urgent));
+    assert_eq!(core.snapshot(T0).balance, Tokens::from_whole(-180));
+    assert!(matches!(
+        ask(&mut synced(300), T0, 481, Lane::Urgent),
+        Decision::Refuse(RefuseReason::CostAboveMaximum { .. })
+    ));
+    // Below the cap, a request larger than one refill waits for the tokens above it.
+    check_waits(ask(&mut synced(200), T0, 206, Lane::Urgent));
+    check_admitted(ask(&mut synced(202), T0, 206, Lane::Urgent));
+}
+
+#[test]
+fn smaller_urgent_requests_go_before_a_large_one_that_waits_for_its_tokens() {
+    // At 5 tokens a minute a page of 30 needs 30 − 5 and a little more in hand; a request of 3
+    // behind it goes at once.
+    let mut core = synced(4);
+    check_waits(ask(&mut core, T0, 30, Lane::Urgent));
+    check_admitted(ask(&mut core, T0, 3, Lane::Urgent));
+    // A request no larger than one refill holds back the urgent requests behind it: after the
+    // refill (−2 + 5), one of 1 that asks first still waits for it.
+    let mut core = patient(-2);
+    let small = check_waits_with_id(ask(&mut core, T0, 5, Lane::Urgent));
+    let again = AcquireRequest {
+        cost: Tokens::from_whole(5),
+        lane: Lane::Urgent,
+        waiter: Some(small),
+    };
+    check_waits(ask(&mut core, T0 + 30_000, 1, Lane::Urgent));
+    check_admitted(core.acquire(T0 + 30_000, again));
+    // Bulk waits behind the large request, which is admitted once its tokens are in hand:
+    // 21 + 5 at the refill 30 s later.
+    let mut core = patient(21);
+    let waiter = check_waits_with_id(ask(&mut core, T0, 30, Lane::Urgent));
+    check_waits(ask(&mut core, T0, 1, Lane::Bulk));
+    let again = AcquireRequest {
+        cost: Tokens::from_whole(30),
+        lane: Lane::Urgent,
+        waiter: Some(waiter),
+    };
+    check_admitted(core.acquire(T0 + 30_000, again));
+}
+
+#[test]
+fn with_a_surprise_factor_a_request_beside_others_leaves_room_for_their_surprise() {
+    let surprise_guarded = |tokens_left: i64| {
+        let mut core = Core::new(Policy {
+            surprise_factor: 10,
+            ..Policy::default()
+        });
+        core.reconcile(T0, &envelope(tokens_left, 30_000, 5, 1), None);
+        core
+    };
+    // Alone, a request needs no more than Keepa's rule.
+    let mut core = surprise_guarded(100);
+    let first = match ask(&mut core, T0, 10, Lane::Urgent) {
+        Decision::Admit { reservation } => reservation,
+        other => panic!("expected admission, got {other:?}"),
+    };
+    // Beside it, one of 2 must still find a positive balance arriving after the first was
+    // charged ten times its 10: 90 + 10 − 100 = 0 is not enough.
+    let second = check_waits_with_id(ask(&mut core, T0, 2, Lane::Urgent));
+    check_waits(ask(&mut core, T0, 2, Lane::Bulk));
+    // Once the first has settled, it goes at once.
+    core.settle(T0 + 1_000, first, Tokens::from_whole(10));
+    let again = AcquireRequest {
+        cost: Tokens::from_whole(2),
+        lane: Lane::Urgent,
+        waiter: Some(second),
+    };
+    check_admitted(core.acquire(T0 + 1_000, again));
+    // With a larger balance, both fly together: 91 + 10 − 100 > 0.
+    let mut core = surprise_guarded(101);
     check_admitted(ask(&mut core, T0, 10, Lane::Urgent));
-    assert_eq!(core.snapshot(T0).balance, Tokens::from_whole(-7));
-    // Keepa would admit this (balance > 0), but it would end below the −180 floor.
-    check_waits(ask(&mut synced(20), T0, 201, Lane::Urgent));
-    check_admitted(ask(&mut synced(20), T0, 200, Lane::Urgent));
+    check_admitted(ask(&mut core, T0, 2, Lane::Urgent));
+    // The default trusts the estimates.
+    let mut core = synced(100);
+    check_admitted(ask(&mut core, T0, 10, Lane::Urgent));
+    check_admitted(ask(&mut core, T0, 2, Lane::Urgent));
 }
 
 #[test]

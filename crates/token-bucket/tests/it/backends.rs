@@ -321,10 +321,17 @@ fn the_core_and_both_backends_make_identical_decisions() {
         source_file: Some(file!()),
         ..Config::default()
     });
-    let script = proptest::collection::vec(event(), 1..60);
-    let result = runner.run(&script, |events| {
+    // Scripts run with the estimates trusted (the default) and with surprises guarded against.
+    let script = (
+        proptest::collection::vec(event(), 1..60),
+        prop_oneof![Just(1i64), Just(10i64), 2i64..=4],
+    );
+    let result = runner.run(&script, |(events, surprise_factor)| {
         runtime.block_on(async {
-            let policy = Policy::default();
+            let policy = Policy {
+                surprise_factor,
+                ..Policy::default()
+            };
 
             let core_clock = ManualClock::at(T0);
             let mut core_run = Run::new(Target::Core(Box::new(Core::new(policy))), core_clock);

@@ -88,8 +88,11 @@ struct WindowStart {
 }
 
 impl Run {
-    fn new() -> Run {
-        let mut core = Core::new(Policy::default());
+    fn new(surprise_factor: i64) -> Run {
+        let mut core = Core::new(Policy {
+            surprise_factor,
+            ..Policy::default()
+        });
         let now_ms = 0;
         core.reconcile(
             now_ms,
@@ -256,6 +259,33 @@ impl Run {
                     "admitted {cost} at {} with {cheapest} in flight",
                     before.balance
                 );
+                // … nor, when others are in flight, so that the cheapest request could find the
+                // balance at zero should the others cost `surprise_factor` times their
+                // estimates …
+                let others = before.in_flight;
+                if policy.surprise_factor > 1 && others > Tokens::ZERO {
+                    let surprised = Tokens::from_milli(
+                        (others + cost - cheapest).as_milli() * policy.surprise_factor,
+                    );
+                    assert!(
+                        before.balance + others - surprised > before.drift_margin
+                            || before.balance >= before.cap,
+                        "admitted {cost} at {} beside {others} in flight (factor {})",
+                        before.balance,
+                        policy.surprise_factor
+                    );
+                }
+                // … nor, when urgent, deeper than one refill brings back above the margin …
+                if lane == Lane::Urgent {
+                    let one_refill = (Tokens::from_whole(before.refill_rate) - before.drift_margin)
+                        .non_negative();
+                    assert!(
+                        before.balance - cost + one_refill > Tokens::ZERO
+                            || before.balance >= before.cap,
+                        "admitted urgent {cost} at {} with one refill of {one_refill}",
+                        before.balance
+                    );
+                }
                 // … nor at or below the drift margin, unless the bucket is full …
                 let margin = before.drift_margin;
                 assert!(
@@ -325,8 +355,11 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
-    fn interleaved_clients_never_break_the_rules(events in proptest::collection::vec(event(), 1..120)) {
-        let mut run = Run::new();
+    fn interleaved_clients_never_break_the_rules(
+        events in proptest::collection::vec(event(), 1..120),
+        surprise_factor in prop_oneof![Just(1i64), Just(10i64), 2i64..=4],
+    ) {
+        let mut run = Run::new(surprise_factor);
         let mut refunded = Tokens::ZERO;
         for event in &events {
             run.apply(event, &mut refunded);

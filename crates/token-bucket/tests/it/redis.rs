@@ -273,7 +273,7 @@ async fn a_state_written_by_the_previous_layout_is_read_and_replaced() {
     assert_eq!(before.counters.granted, Tokens::from_whole(5));
     assert_eq!(before.counters.admitted, [1, 0]);
     let stored: Vec<u8> = command(&testkit::redis_url(), redis::cmd("GET").arg(&state_key)).await;
-    assert!(stored.starts_with(b"TBv2"), "{stored:?}");
+    assert!(stored.starts_with(b"TBv3"), "{stored:?}");
 
     let outcome = bucket
         .settle_reservation(ReservationId(5_000_000_001), Tokens::from_whole(3))
@@ -303,6 +303,78 @@ async fn a_state_written_by_the_previous_layout_is_read_and_replaced() {
     assert_eq!(after.waiting, [0, 0]);
 }
 
+/// A worker upgraded in the middle of a run finds a state in the previous packed layout
+/// (`TBv2`, whose waiters had no cost): the bucket goes on from it, the waiter keeps its place
+/// and holds back the urgent requests behind it as it did then, and the next write stores the
+/// current layout.
+#[tokio::test]
+async fn a_state_in_the_previous_packed_layout_is_read_and_replaced() {
+    let prefix = testkit::unique_prefix("packed-v2");
+    let clock = ManualClock::at(T0);
+    let bucket = bucket_on_clock(&prefix, &clock);
+    let state_key = format!("{prefix}bucket:state");
+    // Header (synced, balance, rate, next refill, last timestamp, next id, eight counters,
+    // four windows, three counts), no reservation, one urgent waiter (id, expiry), one bulk.
+    let header: [i64; 21] = [
+        1,
+        3_000,
+        5,
+        5_030_000,
+        7,
+        5_000_000_003,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        1,
+        1,
+    ];
+    let waiters: [i64; 4] = [5_000_000_001, 5_020_000, 5_000_000_002, 5_020_000];
+    let mut written_by_version_2 = b"TBv2".to_vec();
+    for integer in header.iter().chain(&waiters) {
+        written_by_version_2.extend_from_slice(&integer.to_le_bytes());
+    }
+    let () = command(
+        &testkit::redis_url(),
+        redis::cmd("SET").arg(&state_key).arg(written_by_version_2),
+    )
+    .await;
+
+    let before = bucket.snapshot().await.unwrap();
+    assert!(before.synced);
+    assert_eq!(before.balance, Tokens::from_whole(3));
+    assert_eq!(before.waiting, [1, 1]);
+    // A newcomer of 1 token waits behind the urgent waiter, whose cost was not recorded.
+    let newcomer = AcquireRequest {
+        cost: Tokens::from_whole(1),
+        lane: Lane::Urgent,
+        waiter: None,
+    };
+    let (decision, _) = bucket.decide(newcomer).await.unwrap();
+    assert!(matches!(decision, Decision::Wait { .. }), "{decision:?}");
+    let stored: Vec<u8> = command(&testkit::redis_url(), redis::cmd("GET").arg(&state_key)).await;
+    assert!(stored.starts_with(b"TBv3"), "{stored:?}");
+    assert_eq!(stored.len(), 4 + 8 * (21 + 3 * 3));
+    // The waiter asks again and is admitted at the head of its queue.
+    let request = AcquireRequest {
+        cost: Tokens::from_whole(2),
+        lane: Lane::Urgent,
+        waiter: Some(WaiterId(5_000_000_001)),
+    };
+    let (decision, _) = bucket.decide(request).await.unwrap();
+    assert!(matches!(decision, Decision::Admit { .. }), "{decision:?}");
+    assert_eq!(bucket.snapshot().await.unwrap().waiting, [1, 1]);
+}
+
 /// A state longer than `struct` packs or unpacks in one call (tens of reservations, a hundred
 /// waiters) is stored and read a slice at a time; the Redis bucket then decides exactly as the
 /// memory bucket does, through admission, queueing, settling and expiry.
@@ -322,7 +394,7 @@ async fn a_long_state_round_trips_and_decides_as_the_memory_backend() {
         assert_eq!(redis.snapshot().await.unwrap(), expected, "after {what}");
     };
 
-    // 60 reservations in flight, then 100 bulk waiters behind them: 21 + 60 × 6 + 100 × 2
+    // 60 reservations in flight, then 100 bulk waiters behind them: 21 + 60 × 6 + 100 × 3
     // integers.
     for (cost, lane, n) in [(1, Lane::Urgent, 60), (50, Lane::Bulk, 100)] {
         for _ in 0..n {
