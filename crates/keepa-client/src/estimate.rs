@@ -7,7 +7,10 @@
 //! request sent alongside meet a 429, while an overestimate only holds a little more of the
 //! balance until the request settles (the difference is refunded), so estimates lean high:
 //! increases are learned faster than decreases, and a kind whose cost varies (products with
-//! one or several pages of offers) is estimated near the top of its range.
+//! one or several pages of offers) is estimated near the top of its range: never below the
+//! highest cost per unit seen lately (a peak that fades by [`LearningRates::peak_decay`] with
+//! each observation), because an average and its deviation follow a kind that costs either
+//! 60 or 120 tokens to somewhere in between, and every answer at 120 then digs a deficit.
 //!
 //! The learned figures can be exported and restored ([`CostEstimator::learned`],
 //! [`CostEstimator::restore`]) so that a restarted process does not start again from the
@@ -33,6 +36,10 @@ pub struct LearningRates {
     pub deviation: f64,
     /// How many deviations above the average an estimate is (default 2).
     pub deviations_in_estimate: f64,
+    /// What is left of the highest cost seen after each later observation (default 0.9: a
+    /// peak seen once weighs half after about seven observations at a lower cost, and stops
+    /// mattering once the average and its deviation cover it).
+    pub peak_decay: f64,
 }
 
 impl Default for LearningRates {
@@ -42,6 +49,7 @@ impl Default for LearningRates {
             down: 0.2,
             deviation: 0.25,
             deviations_in_estimate: 2.0,
+            peak_decay: 0.9,
         }
     }
 }
@@ -55,12 +63,17 @@ pub struct LearnedCost {
     pub mean_milli: f64,
     /// The weighted average distance of observations from the average.
     pub deviation_milli: f64,
+    /// The highest cost per unit seen lately, faded by later observations (0 in figures saved
+    /// before it existed).
+    #[serde(default)]
+    pub peak_milli: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Learned {
     mean: f64,
     deviation: f64,
+    peak: f64,
 }
 
 /// A request that cost at least this many times its estimate is a surprise: costs may have
@@ -76,9 +89,12 @@ pub struct CostEstimator {
     rates: LearningRates,
     /// Milli-tokens per unit.
     learned: HashMap<RequestKind, Learned>,
-    /// How many surprises there have been, and the latest one's ratio of actual to estimate.
+    /// How many surprises there have been.
     surprises: u64,
-    surprise_ratio: f64,
+    /// The surprises that still decide a padding: `(number, ratio of actual to estimate)`,
+    /// each larger than every later one. A kind last observed before surprise `n` is padded by
+    /// the largest ratio from `n` on, which is the first entry numbered `n` or later.
+    surprise_ratios: Vec<(u64, f64)>,
     /// Per kind, the number of surprises when it was last observed.
     observed_after: HashMap<RequestKind, u64>,
 }
@@ -95,20 +111,23 @@ impl CostEstimator {
     /// The estimated cost of one unit (page or ASIN) of `kind`.
     ///
     /// After a surprise (a request of any kind costing [`SURPRISE_RATIO`] times its estimate or
-    /// more), a kind not observed since is estimated at its own estimate times that surprise's
-    /// ratio (at most [`MAX_SURPRISE_PADDING`]) until it is observed: when costs jump, they
+    /// more), a kind not observed since is estimated at its own estimate times the largest
+    /// ratio of the surprises since (at most [`MAX_SURPRISE_PADDING`]) until it is observed. The
+    /// largest, not the latest: a later, smaller surprise (a kind whose estimate had already
+    /// risen halfway) must not undo the padding of the first. When costs jump, they
     /// tend to jump for every kind, and a request sent at its old estimate beside others could
     /// find the balance gone and meet a 429. The padding is refunded when the request settles.
     pub fn per_unit(&self, kind: RequestKind) -> Tokens {
         let documented = (kind.documented_tokens_per_unit() * 1000) as f64;
         let learned = self.learned.get(&kind).map_or(0.0, |learned| {
-            learned.mean + self.rates.deviations_in_estimate * learned.deviation
+            (learned.mean + self.rates.deviations_in_estimate * learned.deviation).max(learned.peak)
         });
-        let padding = if self.observed_after.get(&kind).copied().unwrap_or(0) < self.surprises {
-            self.surprise_ratio.clamp(1.0, MAX_SURPRISE_PADDING)
-        } else {
-            1.0
-        };
+        let observed_after = self.observed_after.get(&kind).copied().unwrap_or(0);
+        let padding = self
+            .surprise_ratios
+            .iter()
+            .find(|(number, _)| *number > observed_after)
+            .map_or(1.0, |(_, ratio)| ratio.clamp(1.0, MAX_SURPRISE_PADDING));
         Tokens::from_milli((learned.max(documented) * padding).ceil() as i64)
     }
 
@@ -133,13 +152,23 @@ impl CostEstimator {
         let estimated = self.per_unit(kind).as_milli() as f64;
         if estimated > 0.0 && observed >= SURPRISE_RATIO * estimated {
             self.surprises += 1;
-            self.surprise_ratio = observed / estimated;
+            let ratio = observed / estimated;
+            // An earlier surprise no larger than this one no longer decides any padding.
+            while self
+                .surprise_ratios
+                .last()
+                .is_some_and(|(_, earlier)| *earlier <= ratio)
+            {
+                self.surprise_ratios.pop();
+            }
+            self.surprise_ratios.push((self.surprises, ratio));
         }
         self.observed_after.insert(kind, self.surprises);
         let documented = (kind.documented_tokens_per_unit() * 1000) as f64;
         let current = self.learned.get(&kind).copied().unwrap_or(Learned {
             mean: documented,
             deviation: 0.0,
+            peak: 0.0,
         });
         let weight = if observed > current.mean {
             self.rates.up
@@ -153,6 +182,7 @@ impl CostEstimator {
                 mean: current.mean + weight * (observed - current.mean),
                 deviation: current.deviation
                     + self.rates.deviation * (distance - current.deviation),
+                peak: observed.max(current.peak * self.rates.peak_decay),
             },
         );
     }
@@ -172,6 +202,7 @@ impl CostEstimator {
                 kind,
                 mean_milli: learned.mean,
                 deviation_milli: learned.deviation,
+                peak_milli: learned.peak,
             })
             .collect();
         // A stable order, so that equal knowledge serialises to equal text.
@@ -189,6 +220,11 @@ impl CostEstimator {
                 self.learned.entry(cost.kind).or_insert(Learned {
                     mean: cost.mean_milli,
                     deviation: cost.deviation_milli,
+                    peak: if usable(cost.peak_milli) {
+                        cost.peak_milli
+                    } else {
+                        0.0
+                    },
                 });
             }
         }
@@ -286,6 +322,79 @@ mod tests {
     }
 
     #[test]
+    fn the_largest_surprise_since_a_kind_was_observed_decides_its_padding() {
+        let offers = RequestKind::Product(ProductShape {
+            offers: crate::request::OfferCount::new(20),
+            ..ProductShape::default()
+        });
+        let mut estimator = CostEstimator::default();
+        for _ in 0..5 {
+            estimator.observe(RequestKind::Deal, 5, 1);
+            estimator.observe(PLAIN, 10, 10);
+            estimator.observe(offers, 13, 1);
+        }
+        let offers_before = estimator.per_unit(offers).as_milli();
+        // Every cost ×10: /product says so first (a ratio of 10) …
+        estimator.observe(PLAIN, 100, 10);
+        // … then /deal, already padded to 50, costs 120 (a ratio of 2.4, a second surprise).
+        estimator.observe(RequestKind::Deal, 120, 1);
+        // Offers, observed before both, stays padded by the larger ratio, not the latest.
+        let padded = estimator.per_unit(offers).as_milli();
+        assert!(
+            (padded - offers_before * 10).abs() <= 10,
+            "{padded}: padded by the first surprise's ratio, 10"
+        );
+        // A kind observed between two surprises is padded by the second only; one observed
+        // before both, by the larger.
+        let mut estimator = CostEstimator::default();
+        for _ in 0..5 {
+            estimator.observe(RequestKind::Deal, 5, 1);
+            estimator.observe(PLAIN, 10, 10);
+            estimator.observe(offers, 13, 1);
+        }
+        estimator.observe(PLAIN, 100, 10);
+        // At its padded estimate: no surprise.
+        let offers_padded = estimator.per_unit(offers);
+        estimator.observe(offers, offers_padded.whole_floor(), 1);
+        let offers_learned = estimator.per_unit(offers).as_milli();
+        // Estimated at 10 a unit now, charged 30: a second surprise, of 3.
+        estimator.observe(PLAIN, 300, 10);
+        assert_eq!(
+            estimator.per_unit(RequestKind::Deal),
+            Tokens::from_whole(50)
+        );
+        let padded = estimator.per_unit(offers).as_milli();
+        assert!(
+            (padded - offers_learned * 3).abs() <= 3,
+            "{padded}: padded by the second surprise's ratio, 3"
+        );
+    }
+
+    #[test]
+    fn a_cost_seen_lately_is_not_estimated_below() {
+        // One or two pages of offers after costs went up tenfold: 60 or 120 tokens. The
+        // average and its deviation settle between the two; the estimate stays at 120.
+        let offers = RequestKind::Product(ProductShape {
+            offers: crate::request::OfferCount::new(20),
+            ..ProductShape::default()
+        });
+        let mut estimator = CostEstimator::default();
+        estimator.observe(offers, 120, 1);
+        for _ in 0..3 {
+            estimator.observe(offers, 60, 1);
+        }
+        assert!(
+            estimator.per_unit(offers) >= Tokens::from_milli(87_480),
+            "120 × 0.9³"
+        );
+        // Once 120 is no longer seen, the peak fades: 40 answers at 60 later it weighs nothing.
+        for _ in 0..40 {
+            estimator.observe(offers, 60, 1);
+        }
+        assert!(estimator.per_unit(offers) < Tokens::from_whole(70));
+    }
+
+    #[test]
     fn learned_costs_survive_a_restart_through_their_serialised_form() {
         let mut estimator = CostEstimator::default();
         estimator.observe(RequestKind::Deal, 50, 1);
@@ -297,6 +406,14 @@ mod tests {
         assert_eq!(
             restarted.per_unit(RequestKind::Deal),
             estimator.per_unit(RequestKind::Deal)
+        );
+        // Figures saved before the peak existed are still read.
+        let old = r#"[{"kind":"deal","mean_milli":7000.0,"deviation_milli":500.0}]"#;
+        let mut restarted_old = CostEstimator::default();
+        restarted_old.restore(&serde_json::from_str::<Vec<LearnedCost>>(old).unwrap());
+        assert_eq!(
+            restarted_old.per_unit(RequestKind::Deal),
+            Tokens::from_whole(8)
         );
         // What this process learned itself wins over what it restores.
         restarted.observe(PLAIN, 10, 10);
