@@ -27,9 +27,10 @@ use fleet::{Fleet, FleetClock, FleetConfig};
 use keepa_client::{ApiKey, ClientConfig, KeepaClient, SimTransport};
 use keepa_sim::Sim;
 use pipeline::config::{FileConfig, Overrides, WorkerConfig};
+use pipeline::run::bucket_policy;
 use pipeline::worker::UnixClock;
 use token_bucket::clock::TokioClock;
-use token_bucket::{Bucket, Lane, Policy, RedisClock, RedisConfig, RedisIo, Tokens};
+use token_bucket::{Bucket, Lane, RedisClock, RedisConfig, RedisIo, Tokens};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -124,6 +125,7 @@ impl Ours {
                     key_prefix: key_prefix.clone(),
                     clock: RedisClock::Injected(Arc::new(clock)),
                     io: RedisIo::RealTime(runtime.handle().clone()),
+                    policy: bucket_policy(),
                     ..RedisConfig::default()
                 };
                 let bucket = Bucket::redis_from_url(url, bucket_config)?;
@@ -168,7 +170,7 @@ impl Workers for Ours {
         let bucket = match &self.redis_bucket {
             Some(bucket) => bucket.clone(),
             // A new process: its in-memory bucket knows nothing yet.
-            None => Bucket::in_memory_with_clock(Policy::default(), Arc::new(self.clock)),
+            None => Bucket::in_memory_with_clock(bucket_policy(), Arc::new(self.clock)),
         };
         let origin_ms = self.clock_unix_ms();
         for _ in 0..self.n_workers {

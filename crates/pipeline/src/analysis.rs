@@ -89,16 +89,14 @@ async fn bulk_batch_size<T: Transport>(shared: &Shared<T>, shape: ProductShape) 
         .clamp(1, MAX_ASINS_PER_REQUEST)
 }
 
-/// How many changed deals one urgent refresh may take: what a quarter of one refill (less
-/// other programs' spending) buys at the learned cost, between 1 and [`URGENT_REFRESH_BATCH`].
+/// What one urgent refresh may cost: a quarter of what one refill brings this fleet (the plan
+/// less what other programs on the key were seen spending, the bucket's drift margin).
 ///
 /// Every worker's refresh task queues at most one request in the urgent lane, where requests
 /// are served in order. Kept to a fraction of a refill, the refreshes of a whole fleet, plus a
 /// discovery page, fit in about one refill, so a discovery page never waits behind a long
 /// queue of refreshes; a burst of changed deals is worked through batch by batch instead.
-async fn urgent_refresh_batch_size<T: Transport>(shared: &Shared<T>) -> usize {
-    // What refills bring this fleet: the plan less what other programs on the key were seen
-    // spending (the bucket's drift margin).
+async fn urgent_refresh_budget<T: Transport>(shared: &Shared<T>) -> Tokens {
     let our_refill = shared
         .client
         .bucket()
@@ -107,11 +105,43 @@ async fn urgent_refresh_batch_size<T: Transport>(shared: &Shared<T>) -> usize {
         .map_or(Tokens::ZERO, |snapshot| {
             Tokens::from_whole(snapshot.refill_rate) - snapshot.drift_margin
         });
-    let quarter_refill = Tokens::from_milli(our_refill.as_milli() / 4);
+    Tokens::from_milli(our_refill.as_milli() / 4)
+}
+
+/// How many changed deals one refresh may take: what [`urgent_refresh_budget`] buys at the
+/// learned cost, between 1 and [`URGENT_REFRESH_BATCH`].
+async fn urgent_refresh_batch_size<T: Transport>(shared: &Shared<T>) -> usize {
+    let budget = urgent_refresh_budget(shared).await;
     shared
         .client
-        .max_asins_for(quarter_refill, ProductShape::default())
+        .max_asins_for(budget, ProductShape::default())
         .clamp(1, URGENT_REFRESH_BATCH)
+}
+
+/// The lane for refreshing `n_asins` recently seen deals: urgent while the request fits
+/// [`urgent_refresh_budget`], bulk when even one deal costs more (after Keepa's costs jumped,
+/// the "386-token surprise"). Three workers sending one such refresh after another would
+/// queue more urgent work than a refill brings, and every urgent request, discovery's pages
+/// included, would wait behind them for several refills.
+async fn recent_refresh_lane<T: Transport>(shared: &Shared<T>, n_asins: usize) -> Lane {
+    let budget = urgent_refresh_budget(shared).await;
+    let estimate = shared
+        .client
+        .estimate_per_unit(RequestKind::Product(ProductShape::default()));
+    let units = i64::try_from(n_asins).unwrap_or(i64::MAX);
+    refresh_lane(
+        Tokens::from_milli(estimate.as_milli().saturating_mul(units)),
+        budget,
+    )
+}
+
+/// Urgent for a refresh estimated within `budget`, bulk otherwise.
+fn refresh_lane(estimate: Tokens, budget: Tokens) -> Lane {
+    if estimate <= budget {
+        Lane::Urgent
+    } else {
+        Lane::Bulk
+    }
 }
 
 fn batch(asins: Vec<Asin>) -> Option<AsinBatch> {
@@ -147,7 +177,8 @@ pub async fn run_refresh<T: Transport>(shared: Shared<T>) {
             let (recent, older) = split_by_recency(shared, asins).await?;
             let mut n = 0;
             if !recent.is_empty() {
-                n += refresh(shared, recent, Lane::Urgent, DealSource::Refresh).await?;
+                let lane = recent_refresh_lane(shared, recent.len()).await;
+                n += refresh(shared, recent, lane, DealSource::Refresh).await?;
             }
             if !older.is_empty() {
                 n += refresh(shared, older, Lane::Bulk, DealSource::Refresh).await?;
@@ -636,5 +667,19 @@ mod tests {
             [asin("B000000001"), asin("B000000003"), asin("B000000004")]
         );
         assert_eq!(older, [asin("B000000002")]);
+    }
+
+    #[test]
+    fn a_refresh_that_outgrows_its_share_of_a_refill_goes_to_bulk() {
+        // A quarter of 20 tokens a minute: 5 tokens for one refresh.
+        let budget = Tokens::from_whole(5);
+        // Five deals at 1 token each fit; after costs went up tenfold, one deal does not.
+        assert_eq!(refresh_lane(Tokens::from_whole(5), budget), Lane::Urgent);
+        assert_eq!(refresh_lane(Tokens::from_whole(10), budget), Lane::Bulk);
+        // Another program spending the whole refill leaves no urgent share at all.
+        assert_eq!(
+            refresh_lane(Tokens::from_whole(1), Tokens::ZERO),
+            Lane::Bulk
+        );
     }
 }

@@ -73,6 +73,21 @@ pub struct Started {
     pub simulated: bool,
 }
 
+/// The token bucket's rules for the worker: the defaults, and a request is admitted beside
+/// others in flight only with room for each of them to cost ten times its estimate
+/// ([`Policy::surprise_factor`]), the most the client pads an estimate after a cost surprise
+/// ([`keepa_client::estimate::MAX_SURPRISE_PADDING`]). Every process sharing a bucket over
+/// Redis must use the same rules.
+pub fn bucket_policy() -> Policy {
+    Policy {
+        surprise_factor: SURPRISE_FACTOR,
+        ..Policy::default()
+    }
+}
+
+/// [`keepa_client::estimate::MAX_SURPRISE_PADDING`] as the bucket's integer factor.
+const SURPRISE_FACTOR: i64 = keepa_client::estimate::MAX_SURPRISE_PADDING as i64;
+
 /// Runs the worker until `shutdown` completes. `on_started` is called once everything is up.
 ///
 /// # Errors
@@ -95,12 +110,13 @@ pub async fn run(
     let store = DealStore::open(&config.database, options).await?;
     let (bucket, fleet) = match &config.redis {
         None => (
-            Bucket::in_memory(Policy::default()),
+            Bucket::in_memory(bucket_policy()),
             Fleet::in_memory(TokioClock::start()),
         ),
         Some(url) => {
             let bucket_config = RedisConfig {
                 key_prefix: config.key_prefix.clone(),
+                policy: bucket_policy(),
                 ..RedisConfig::default()
             };
             let bucket = Bucket::redis_from_url(url.expose(), bucket_config)?;

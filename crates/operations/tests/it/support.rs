@@ -18,8 +18,8 @@ use keepa_model::UnixSeconds;
 use keepa_sim::Sim;
 use pipeline::config::{FileConfig, Overrides, WorkerConfig};
 use pipeline::worker::UnixClock;
+use token_bucket::Bucket;
 use token_bucket::clock::TokioClock;
-use token_bucket::{Bucket, Policy};
 
 /// Bounds on events that take about a second: they only turn a hang into a failure, and are
 /// never asserted on.
@@ -302,7 +302,7 @@ pub(crate) struct Running {
 pub(crate) fn run_pipeline(sim: &Sim, store: &DealStore, key: &str, clock: UnixClock) -> Running {
     let client = KeepaClient::new(
         SimTransport::new(sim.clone()),
-        Bucket::in_memory(Policy::default()),
+        Bucket::in_memory(pipeline::run::bucket_policy()),
         ApiKey::new(key).expect("a well-formed key"),
         ClientConfig::default(),
     );

@@ -9,8 +9,8 @@ use keepa_client::{ApiKey, ClientConfig, KeepaClient, SimTransport};
 use keepa_sim::{Knobs, Sim};
 use pipeline::config::{FileConfig, Overrides, WorkerConfig};
 use pipeline::worker::UnixClock;
+use token_bucket::Bucket;
 use token_bucket::clock::TokioClock;
-use token_bucket::{Bucket, Policy};
 
 const KEY: &str = "simulatedkeepakey0123456789";
 /// 2026-05-01, within the catalogue's history.
@@ -48,7 +48,7 @@ async fn run_worker_with_key(
         sim = sim.knobs(knobs);
     }
     let sim = sim.build();
-    let bucket = Bucket::in_memory(Policy::default());
+    let bucket = Bucket::in_memory(pipeline::run::bucket_policy());
     let client = KeepaClient::new(
         SimTransport::new(sim.clone()),
         bucket.clone(),
@@ -130,7 +130,7 @@ async fn stored_deals_are_what_the_rules_compute_from_keepas_data() {
     let deals = run.store.read(|reader| reader.all_deals()).await.unwrap();
     assert!(!deals.is_empty());
     // Fetch the same products straight from the sim (outside the bucket) and apply the rules.
-    let bucket = Bucket::in_memory(Policy::default());
+    let bucket = Bucket::in_memory(pipeline::run::bucket_policy());
     let client = KeepaClient::new(
         SimTransport::new(run.sim.clone()),
         bucket,
