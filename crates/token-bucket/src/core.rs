@@ -450,11 +450,13 @@ impl Core {
             // Urgent requests larger than one refill wait for their tokens to be in hand
             // (see `balance_needed`); the smaller ones behind them go first.
             Lane::Urgent => {
-                let one_refill = self.one_refill_for_us();
-                queue
-                    .iter()
-                    .take(ahead_end)
-                    .all(|waiter| waiter.cost > one_refill)
+                ahead_end == 0 || {
+                    let one_refill = self.one_refill_for_us();
+                    queue
+                        .iter()
+                        .take(ahead_end)
+                        .all(|waiter| waiter.cost > one_refill)
+                }
             }
         };
         let blocked_by_urgent =
@@ -693,8 +695,12 @@ impl Core {
         // request, arriving after all the others were charged that much, must still find the
         // balance above the margin. The balance already has every estimate deducted, this one
         // included once admitted. Alone, a request needs nothing more than Keepa's rule.
-        let others = self.in_flight();
-        if others > Tokens::ZERO && self.policy.surprise_factor > 1 {
+        let others = if self.policy.surprise_factor > 1 {
+            self.in_flight()
+        } else {
+            Tokens::ZERO
+        };
+        if others > Tokens::ZERO {
             let charged_before_cheapest = (others + cost - cheapest)
                 .as_milli()
                 .saturating_mul(self.policy.surprise_factor);
