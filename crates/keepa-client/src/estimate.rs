@@ -243,6 +243,14 @@ mod tests {
         update_hours: None,
     });
 
+    /// Products with 20 offers: one or two pages, a cost that varies.
+    fn with_offers() -> RequestKind {
+        RequestKind::Product(ProductShape {
+            offers: crate::request::OfferCount::new(20),
+            ..ProductShape::default()
+        })
+    }
+
     #[test]
     fn starts_at_the_documented_cost() {
         let estimator = CostEstimator::default();
@@ -280,10 +288,7 @@ mod tests {
     fn a_varying_cost_is_estimated_near_the_top_of_its_range() {
         // Products with one or two pages of offers: 6 or 12 tokens each.
         let mut estimator = CostEstimator::default();
-        let offers = RequestKind::Product(ProductShape {
-            offers: crate::request::OfferCount::new(20),
-            ..ProductShape::default()
-        });
+        let offers = with_offers();
         for round in 0..50 {
             estimator.observe(offers, if round % 3 == 0 { 12 } else { 6 }, 1);
         }
@@ -323,10 +328,7 @@ mod tests {
 
     #[test]
     fn the_largest_surprise_since_a_kind_was_observed_decides_its_padding() {
-        let offers = RequestKind::Product(ProductShape {
-            offers: crate::request::OfferCount::new(20),
-            ..ProductShape::default()
-        });
+        let offers = with_offers();
         let mut estimator = CostEstimator::default();
         for _ in 0..5 {
             estimator.observe(RequestKind::Deal, 5, 1);
@@ -374,10 +376,7 @@ mod tests {
     fn a_cost_seen_lately_is_not_estimated_below() {
         // One or two pages of offers after costs went up tenfold: 60 or 120 tokens. The
         // average and its deviation settle between the two; the estimate stays at 120.
-        let offers = RequestKind::Product(ProductShape {
-            offers: crate::request::OfferCount::new(20),
-            ..ProductShape::default()
-        });
+        let offers = with_offers();
         let mut estimator = CostEstimator::default();
         estimator.observe(offers, 120, 1);
         for _ in 0..3 {
