@@ -454,7 +454,7 @@ impl HealthBoard {
 const TOKEN_WATCH: Duration = Duration::from_secs(30);
 
 impl<T: keepa_client::Transport> Reporter<T> {
-    /// Runs `work` (Keepa calls), and while it runs, reports every [`TOKEN_WATCH`] whether the
+    /// Runs `work` (Keepa calls), and while it runs, reports every `TOKEN_WATCH` whether the
     /// task is waiting for tokens: a request queued in the bucket, or a projection at or below
     /// zero. A task blocked on the quota then says so instead of "working", which is what keeps
     /// the watchdog from mistaking it for a stall (DESIGN.md §5); a call that hangs with tokens
