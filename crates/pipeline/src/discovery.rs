@@ -8,7 +8,8 @@
 //! watermark is either rejected from the `/deal` data itself (0 tokens), queued for a light
 //! refresh (already stored), or queued for screening and analysis; the rejections, the queue
 //! entries and the advanced watermark are committed in one transaction, so the watermark never
-//! passes a deal that is neither stored, rejected nor durably queued. Screening and analysis themselves are the analysis task's job.
+//! passes a deal that is neither stored, rejected nor durably queued. Screening and analysis
+//! themselves are the analysis task's job.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
