@@ -31,6 +31,7 @@ use rusqlite::wal::CheckpointMode;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use crate::error::{ResultExt, StoreError, StoreResult};
+use crate::matches::{MatchCounter, PRUNE_KEEP};
 use crate::read::Reader;
 use crate::schema;
 
@@ -64,6 +65,11 @@ pub struct StoreOptions {
     /// the readers of older snapshots so that the log starts over (see
     /// "checkpoint starvation" in this module's source). Tests use a small value.
     pub wal_restart_pages: u32,
+    /// Whether each pooled read connection counts the API's matches in an
+    /// in-memory copy of the valid deals (fast, exact, about 200 bytes per
+    /// valid deal per connection that has counted) rather than in SQL. Tools
+    /// that count once turn it off.
+    pub count_in_memory: bool,
 }
 
 impl Default for StoreOptions {
@@ -75,6 +81,7 @@ impl Default for StoreOptions {
             attempt_budget: 3,
             max_page_count: None,
             wal_restart_pages: DEFAULT_WAL_RESTART_PAGES,
+            count_in_memory: true,
         }
     }
 }
@@ -153,6 +160,8 @@ pub struct Writer {
     wal_frames: Arc<AtomicI32>,
     /// The WAL length at which the next commit tries a restart checkpoint.
     restart_at_frames: i32,
+    /// Commits since the deal change log was last pruned.
+    commits_since_prune: u32,
 }
 
 // Checkpoint starvation. A passive checkpoint (SQLite's automatic one) copies
@@ -167,6 +176,9 @@ pub struct Writer {
 // RESTART checkpoint, which waits a little for the readers of older
 // snapshots; readers that start meanwhile read the fully copied database file,
 // not the log, so the next commit starts the log over.
+
+/// How many commits go by between two prunes of the deal change log.
+const PRUNE_EVERY_COMMITS: u32 = 1024;
 
 /// SQLite's automatic (passive) checkpoint threshold, in WAL frames (pages).
 const PASSIVE_CHECKPOINT_FRAMES: i32 = 1000;
@@ -208,6 +220,7 @@ impl Writer {
             options,
             wal_frames,
             restart_at_frames: 0,
+            commits_since_prune: 0,
         })
     }
 
@@ -221,6 +234,7 @@ impl Writer {
         Reader {
             connection: &self.connection,
             path: &self.path,
+            counter: None,
         }
     }
 
@@ -236,8 +250,37 @@ impl Writer {
             .context(&self.path, operation)?;
         let value = body(&transaction, &self.path)?;
         transaction.commit().context(&self.path, operation)?;
+        self.prune_after_commit();
         self.checkpoint_after_commit();
         Ok(value)
+    }
+
+    /// Every [`PRUNE_EVERY_COMMITS`] commits, deletes the deal change log's
+    /// entries older than the newest [`PRUNE_KEEP`] (read connections that
+    /// are further behind read every deal again). Like the checkpoint, it
+    /// reports nothing: the commit has happened, and a failed prune is tried
+    /// again after the next batch.
+    fn prune_after_commit(&mut self) {
+        self.commits_since_prune += 1;
+        if self.commits_since_prune < PRUNE_EVERY_COMMITS {
+            return;
+        }
+        self.commits_since_prune = 0;
+        let _ = self.prune_change_log(PRUNE_KEEP);
+    }
+
+    /// Deletes all but the newest `keep` (at least one) entries of the deal
+    /// change log that read connections count from. The writer does this by
+    /// itself; tests call it to make a read connection fall behind the log.
+    #[doc(hidden)]
+    pub fn prune_change_log(&mut self, keep: u32) -> StoreResult<()> {
+        self.connection
+            .execute(
+                "DELETE FROM deal_changes WHERE seq < (SELECT max(seq) FROM deal_changes) - ?1",
+                [i64::from(keep.max(1)) - 1],
+            )
+            .context(&self.path, "pruning the deal change log")?;
+        Ok(())
     }
 
     /// SQLite's automatic checkpoint, with a RESTART checkpoint once the WAL is
@@ -290,9 +333,17 @@ impl Writer {
 /// blocks (on a condition variable, not a spin) while all are lent.
 #[derive(Debug)]
 pub struct Readers {
-    idle: Mutex<Vec<Connection>>,
+    idle: Mutex<Vec<Pooled>>,
     returned: Condvar,
     path: PathBuf,
+    count_in_memory: bool,
+}
+
+/// A read connection and its in-memory counter (`matches.rs`).
+#[derive(Debug)]
+struct Pooled {
+    connection: Connection,
+    counter: Mutex<MatchCounter>,
 }
 
 impl Readers {
@@ -327,12 +378,16 @@ impl Readers {
                     expected: schema::SCHEMA_VERSION,
                 });
             }
-            idle.push(connection);
+            idle.push(Pooled {
+                connection,
+                counter: Mutex::new(MatchCounter::default()),
+            });
         }
         Ok(Readers {
             idle: Mutex::new(idle),
             returned: Condvar::new(),
             path,
+            count_in_memory: options.count_in_memory,
         })
     }
 
@@ -343,11 +398,11 @@ impl Readers {
 
     /// Runs `body` with a pooled read connection, waiting while all are lent.
     pub fn with<T>(&self, body: impl FnOnce(Reader<'_>) -> T) -> T {
-        let connection = {
+        let pooled = {
             let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
             loop {
-                if let Some(connection) = idle.pop() {
-                    break connection;
+                if let Some(pooled) = idle.pop() {
+                    break pooled;
                 }
                 idle = self
                     .returned
@@ -358,30 +413,31 @@ impl Readers {
         // Give the connection back even when `body` panics.
         struct GiveBack<'pool> {
             readers: &'pool Readers,
-            connection: Option<Connection>,
+            pooled: Option<Pooled>,
         }
         impl Drop for GiveBack<'_> {
             fn drop(&mut self) {
-                if let Some(connection) = self.connection.take() {
+                if let Some(pooled) = self.pooled.take() {
                     self.readers
                         .idle
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
-                        .push(connection);
+                        .push(pooled);
                     self.readers.returned.notify_one();
                 }
             }
         }
         let lent = GiveBack {
             readers: self,
-            connection: Some(connection),
+            pooled: Some(pooled),
         };
-        let Some(connection) = lent.connection.as_ref() else {
+        let Some(pooled) = lent.pooled.as_ref() else {
             unreachable!("the connection is only taken on drop")
         };
         body(Reader {
-            connection,
+            connection: &pooled.connection,
             path: &self.path,
+            counter: self.count_in_memory.then_some(&pooled.counter),
         })
     }
 }

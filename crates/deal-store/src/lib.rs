@@ -35,6 +35,7 @@ mod deals;
 mod error;
 mod facade;
 mod freshness;
+mod matches;
 mod query;
 mod read;
 mod rejections;

@@ -261,6 +261,21 @@ impl BuiltQuery {
     }
 }
 
+/// The `exclude_conditions` filter as one bitmask (`None` when it is empty):
+/// bit n set excludes condition code n, so the statement text does not vary
+/// with the number of conditions. Codes outside 0–62 have no bit, and deals
+/// with such a code are kept.
+pub(crate) fn excluded_condition_mask(filter: &DealFilter) -> Option<i64> {
+    (!filter.exclude_conditions.is_empty()).then(|| {
+        filter
+            .exclude_conditions
+            .iter()
+            .map(|&condition| condition_code(condition))
+            .filter(|code| (0..63).contains(code))
+            .fold(0_i64, |mask, code| mask | (1_i64 << code))
+    })
+}
+
 /// Appends `WHERE <filters> AND <gate>` with one named parameter per filter.
 ///
 /// The filters come first because SQLite seeks an index with only one lower
@@ -333,15 +348,7 @@ fn push_where(
     if filter.hide_amazon {
         sql.push_str("amazon_sells = 0 AND ");
     }
-    if !filter.exclude_conditions.is_empty() {
-        // One bitmask parameter whatever the number of conditions: bit n set
-        // excludes condition code n, so the statement text does not vary.
-        let mask = filter
-            .exclude_conditions
-            .iter()
-            .map(|&condition| condition_code(condition))
-            .filter(|code| (0..63).contains(code))
-            .fold(0_i64, |mask, code| mask | (1_i64 << code));
+    if let Some(mask) = excluded_condition_mask(filter) {
         bound(
             sql,
             "(condition_code IS NULL OR condition_code NOT BETWEEN 0 AND 62 OR ((:excluded_conditions >> condition_code) & 1) = 0)",

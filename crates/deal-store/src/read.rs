@@ -3,12 +3,14 @@
 //! read methods to [`Reader`] next to the writes they pair with.
 
 use std::path::Path;
+use std::sync::{Mutex, PoisonError};
 
 use keepa_model::Asin;
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::deals::{DEAL_COLUMNS, StoredDeal, collect_deals, stored_deal_from_row};
 use crate::error::{ResultExt, StoreError, StoreResult};
+use crate::matches::MatchCounter;
 use crate::query::{DealFilter, DealQuery, count_query, page_query};
 
 /// Read access to the store through one connection.
@@ -16,6 +18,8 @@ use crate::query::{DealFilter, DealQuery, count_query, page_query};
 pub struct Reader<'connection> {
     pub(crate) connection: &'connection Connection,
     pub(crate) path: &'connection Path,
+    /// A pooled connection's in-memory counter; `None` counts in SQL.
+    pub(crate) counter: Option<&'connection Mutex<MatchCounter>>,
 }
 
 /// One page of `/api/deals`: the number of matching deals and the page's deals.
@@ -75,7 +79,28 @@ impl Reader<'_> {
     }
 
     /// `/api/deal-count`: how many valid deals match the filters.
+    ///
+    /// On a pooled connection ([`Readers`](crate::Readers)) the count comes
+    /// from the connection's in-memory copy of the valid deals, brought up to
+    /// date in the same read transaction (see `matches.rs`); on the writer's
+    /// connection it is a `SELECT count(*)`. Both give the same answer.
     pub fn count_deals(&self, filter: &DealFilter) -> StoreResult<u64> {
+        if let Some(counter) = self.counter {
+            let snapshot = SnapshotGuard::begin(self)?;
+            let mut counter = counter.lock().unwrap_or_else(PoisonError::into_inner);
+            counter.catch_up(self.connection, self.path)?;
+            let total = counter.count(filter);
+            drop(counter);
+            snapshot.end()?;
+            if let Some(total) = total {
+                return Ok(total);
+            }
+        }
+        self.count_deals_in_sql(filter)
+    }
+
+    /// [`Reader::count_deals`] as a `SELECT count(*)`, whatever the connection.
+    pub fn count_deals_in_sql(&self, filter: &DealFilter) -> StoreResult<u64> {
         let built = count_query(filter);
         self.connection
             .prepare_cached(&built.sql)

@@ -288,6 +288,34 @@ CREATE INDEX deals_valid_search ON deals (
 ) WHERE profit > 0 AND list_at > 0 AND one_year_average > 0;
 ";
 
+/// Version 6: the log of changed deals that the read connections' in-memory
+/// counters catch up from (`matches.rs`).
+///
+/// The triggers append one entry per inserted, replaced, updated or deleted
+/// row, whoever writes (`INSERT OR REPLACE` fires the insert trigger only).
+/// `seq` is an INTEGER PRIMARY KEY without AUTOINCREMENT: a new entry gets
+/// the largest `seq` plus one, and the writer prunes from the oldest end but
+/// never deletes the newest entry, so `seq` only grows. The first entry,
+/// written here, marks the log's start.
+const MIGRATION_6: &str = r"
+CREATE TABLE deal_changes (
+    seq  INTEGER PRIMARY KEY,
+    asin TEXT    NOT NULL
+) STRICT;
+INSERT INTO deal_changes (seq, asin) VALUES (1, '');
+
+CREATE TRIGGER deal_changes_after_insert AFTER INSERT ON deals BEGIN
+    INSERT INTO deal_changes (asin) VALUES (NEW.asin);
+END;
+CREATE TRIGGER deal_changes_after_update AFTER UPDATE ON deals BEGIN
+    INSERT INTO deal_changes (asin) VALUES (NEW.asin);
+    INSERT INTO deal_changes (asin) SELECT OLD.asin WHERE OLD.asin <> NEW.asin;
+END;
+CREATE TRIGGER deal_changes_after_delete AFTER DELETE ON deals BEGIN
+    INSERT INTO deal_changes (asin) VALUES (OLD.asin);
+END;
+";
+
 /// The migrations in order; index `i` holds migration `i + 1`.
 const MIGRATIONS: &[&str] = &[
     MIGRATION_1,
@@ -295,6 +323,7 @@ const MIGRATIONS: &[&str] = &[
     MIGRATION_3,
     MIGRATION_4,
     MIGRATION_5,
+    MIGRATION_6,
 ];
 
 /// The schema version this build creates and understands.

@@ -613,6 +613,8 @@ fn read_store(path: &Path, now_ms: i64) -> StoreFacts {
     let options = StoreOptions {
         busy_timeout: DATABASE_BUSY_TIMEOUT,
         reader_count: 1,
+        // One count: SQL is faster than copying every valid deal into memory.
+        count_in_memory: false,
         ..StoreOptions::default()
     };
     let readers = match Readers::open(path, &options) {

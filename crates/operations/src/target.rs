@@ -140,6 +140,8 @@ fn store_options() -> StoreOptions {
     StoreOptions {
         busy_timeout: DATABASE_BUSY_TIMEOUT,
         reader_count: 1,
+        // The tools read state; they never count the API's deals.
+        count_in_memory: false,
         ..StoreOptions::default()
     }
 }

@@ -1,13 +1,16 @@
 //! Property tests of the API query: for random deals (valid, invalid, edge
 //! values), the SQL validity gate selects exactly what `AnalysedDeal::is_valid`
 //! accepts, every filter agrees with a Rust reference filter, and pages come
-//! in the order of a Rust sort with the ASIN tie-break.
+//! in the order of a Rust sort with the ASIN tie-break. Counts are checked on
+//! the writer's connection (SQL) and on a pooled one (in memory).
 
 use std::cmp::Ordering;
 use std::num::NonZeroU32;
 
 use deal_filters::AnalysedDeal;
-use deal_store::{DealFilter, DealQuery, PageLimit, SortColumn, SortOrder, Writer};
+use deal_store::{
+    DealFilter, DealQuery, PageLimit, Readers, SortColumn, SortOrder, StoreOptions, Writer,
+};
 use keepa_model::{Asin, Cents, OfferCondition};
 use proptest::prelude::*;
 
@@ -100,7 +103,7 @@ fn reference_order(
     by_key.then_with(|| directed(left.asin.cmp(&right.asin)))
 }
 
-fn filter_strategy() -> impl Strategy<Value = DealFilter> {
+pub(crate) fn filter_strategy() -> impl Strategy<Value = DealFilter> {
     (
         (
             prop::option::of(
@@ -192,6 +195,9 @@ proptest! {
         };
         let unfiltered = DealFilter::default();
         prop_assert_eq!(reader.count_deals(&unfiltered).unwrap(), expected.len() as u64);
+        // A pooled connection counts in memory (`matches.rs`).
+        let readers = Readers::open(writer.path(), &StoreOptions::default()).unwrap();
+        prop_assert_eq!(readers.count_deals(&unfiltered).unwrap(), expected.len() as u64);
         let page = reader
             .query_deals(&DealQuery {
                 limit: PageLimit::new(500).unwrap(),
@@ -232,6 +238,12 @@ proptest! {
         let result = reader.query_deals(&query).unwrap();
         prop_assert_eq!(result.total, expected.len() as u64);
         prop_assert_eq!(reader.count_deals(&filter).unwrap(), expected.len() as u64);
+        // The same through a pooled connection, which counts in memory.
+        let readers = Readers::open(writer.path(), &StoreOptions::default()).unwrap();
+        let pooled = readers.query_deals(&query).unwrap();
+        prop_assert_eq!(pooled.total, expected.len() as u64);
+        prop_assert_eq!(&pooled.deals, &result.deals);
+        prop_assert_eq!(readers.count_deals(&filter).unwrap(), expected.len() as u64);
         let expected_page: Vec<Asin> = expected
             .iter()
             .skip(((page - 1) * limit) as usize)

@@ -7,6 +7,7 @@ mod concurrency;
 mod crash;
 mod facade;
 mod filters;
+mod matches;
 mod migrations;
 mod query_plans;
 mod state;
