@@ -199,11 +199,17 @@ fn raw_insert(connection: &rusqlite::Connection, deal: &AnalysedDeal) {
     connection.execute_batch("COMMIT").expect("commit");
 }
 
+/// The last schema version without the `deal_changes` triggers.
+const RAW_SCHEMA_VERSION: i64 = 5;
+
 fn bench_upserts(directory: &Path) {
     let rows: Vec<AnalysedDeal> = (0..UPSERT_ROWS).map(deal).collect();
 
     let raw_path = directory.join("raw.sqlite");
-    deal_store::create_database_at_schema_version(&raw_path, deal_store::SCHEMA_VERSION)
+    // The same table and indexes, without migration 6's change log: the
+    // triggers that feed the readers' in-memory counts are the store's own
+    // bookkeeping, so the baseline leaves them out and the ratio pays for them.
+    deal_store::create_database_at_schema_version(&raw_path, RAW_SCHEMA_VERSION)
         .expect("raw schema");
     let raw = rusqlite::Connection::open(&raw_path).expect("raw connection");
     raw.pragma_update(None, "journal_mode", "WAL").expect("wal");

@@ -66,7 +66,7 @@ pub struct StoreOptions {
     /// "checkpoint starvation" in this module's source). Tests use a small value.
     pub wal_restart_pages: u32,
     /// Whether each pooled read connection counts the API's matches in an
-    /// in-memory copy of the valid deals (fast, exact, about 200 bytes per
+    /// in-memory copy of the valid deals (fast, exact, about 225 bytes per
     /// valid deal per connection that has counted) rather than in SQL. Tools
     /// that count once turn it off.
     pub count_in_memory: bool,

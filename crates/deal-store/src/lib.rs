@@ -8,7 +8,10 @@
 //!   `BEGIN IMMEDIATE` transaction, committed when the method returns `Ok`.
 //!   Opening it creates the file and runs the schema migrations.
 //! - [`Readers`]: a small pool of query-only connections for the HTTP API;
-//!   WAL mode lets them read while the writer commits.
+//!   WAL mode lets them read while the writer commits. Each counts the API's
+//!   matches in an in-memory copy of the valid deals that it brings up to
+//!   date from the `deal_changes` log in the same read transaction, so a
+//!   total is exact for its page's snapshot ([`StoreOptions::count_in_memory`]).
 //! - [`Reader`]: the read queries, over the writer's connection
 //!   ([`Writer::reader`]) or a pooled one ([`Readers::with`]).
 //! - [`DealStore`]: the async facade — the same operations moved to tokio's
