@@ -42,8 +42,8 @@ struct Cli {
     /// A file holding the Keepa API key (one line). The key may instead be in KEEPA_API_KEY.
     #[arg(long, value_name = "PATH")]
     keepa_key_file: Option<PathBuf>,
-    /// A TOML configuration file: database, listen, redis_url, key_prefix, [selection],
-    /// [settings], [schedule], attempt_budget. See docs/operations.md.
+    /// A TOML configuration file: the keys database, listen, redis_url, key_prefix and
+    /// attempt_budget, and the tables selection, settings and schedule. See docs/operations.md.
     #[arg(long, env = "KEEPA_DEALS_CONFIG", value_name = "PATH")]
     config: Option<PathBuf>,
     /// The SQLite database file (default ./keepa-deals.sqlite). One worker per database.
