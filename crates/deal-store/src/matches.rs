@@ -35,12 +35,13 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::LazyLock;
 
 use memchr::memmem::Finder;
 use rusqlite::{Connection, Row};
 
 use crate::error::{ResultExt, StoreResult};
-use crate::query::{DealFilter, excluded_condition_mask};
+use crate::query::{DealFilter, VALIDITY_GATE_SQL, excluded_condition_mask};
 use crate::search;
 
 /// The log entries the writer keeps; older ones are deleted (see [`PRUNE_KEEP`]'s use in
@@ -52,17 +53,26 @@ pub(crate) const PRUNE_KEEP: u32 = 50_000;
 const REBUILD_AFTER: i64 = 20_000;
 
 /// The columns a count needs, gate-passing rows only.
-const FULL_SQL: &str = "SELECT asin, title, brand, profit, roi_percent, percent_down, drops_30, \
-    sales_rank, deal_trust_percent, seller_quality, amazon_sells, condition_code, search_trigrams \
-    FROM deals WHERE profit > 0 AND list_at > 0 AND one_year_average > 0";
+static FULL_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT asin, title, brand, profit, roi_percent, percent_down, drops_30, sales_rank, \
+         deal_trust_percent, seller_quality, amazon_sells, condition_code, search_trigrams \
+         FROM deals WHERE {VALIDITY_GATE_SQL}"
+    )
+});
 
 /// The log entries after `?1` with the current row of each ASIN (absent when
-/// deleted) and whether it passes the gate.
-const CHANGES_SQL: &str = "SELECT c.asin, d.title, d.brand, d.profit, d.roi_percent, \
-    d.percent_down, d.drops_30, d.sales_rank, d.deal_trust_percent, d.seller_quality, \
-    d.amazon_sells, d.condition_code, d.search_trigrams, \
-    coalesce(d.profit > 0 AND d.list_at > 0 AND d.one_year_average > 0, 0) \
-    FROM deal_changes AS c LEFT JOIN deals AS d ON d.asin = c.asin WHERE c.seq > ?1 ORDER BY c.seq";
+/// deleted) and whether it passes the gate (the gate's columns are the
+/// deal's: the log has none of them).
+static CHANGES_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT c.asin, d.title, d.brand, d.profit, d.roi_percent, d.percent_down, d.drops_30, \
+         d.sales_rank, d.deal_trust_percent, d.seller_quality, d.amazon_sells, d.condition_code, \
+         d.search_trigrams, coalesce({VALIDITY_GATE_SQL}, 0) \
+         FROM deal_changes AS c LEFT JOIN deals AS d ON d.asin = c.asin \
+         WHERE c.seq > ?1 ORDER BY c.seq"
+    )
+});
 
 /// The oldest and newest log entries (0 when the log is empty).
 const LOG_BOUNDS_SQL: &str = "SELECT coalesce((SELECT min(seq) FROM deal_changes), 0), \
@@ -292,73 +302,96 @@ pub(crate) struct MatchCounter {
 }
 
 impl MatchCounter {
-    /// Brings the copy to the snapshot of `connection`'s open read
-    /// transaction; the caller holds that transaction until it has counted.
-    pub(crate) fn catch_up(&mut self, connection: &Connection, path: &Path) -> StoreResult<()> {
+    /// How many valid deals match `filter` in the snapshot of `connection`'s
+    /// open read transaction, which the caller holds until it has also read
+    /// the page: the copy is first brought to that snapshot.
+    pub(crate) fn count(
+        &mut self,
+        connection: &Connection,
+        path: &Path,
+        filter: &DealFilter,
+    ) -> StoreResult<u64> {
         let (oldest, newest): (i64, i64) = connection
             .prepare_cached(LOG_BOUNDS_SQL)
             .and_then(|mut statement| statement.query_row([], |row| Ok((row.get(0)?, row.get(1)?))))
             .context(path, "reading the deal change log")?;
-        if let Some(table) = &mut self.table {
-            let applied = table.applied_through;
-            if newest == applied {
-                return Ok(());
+        let table = match self.table.as_mut() {
+            Some(table) if table.applied_through == newest => table,
+            // Entries after `applied_through` are all still there when nothing
+            // newer than it was pruned (the log is pruned from its oldest end).
+            Some(table)
+                if newest > table.applied_through
+                    && oldest <= table.applied_through.saturating_add(1)
+                    && newest - table.applied_through <= REBUILD_AFTER =>
+            {
+                table.apply_changes(connection, path, newest)?;
+                table
             }
-            // Entries after `applied` are all still there when nothing newer
-            // than it was pruned (the log is pruned from its oldest end).
-            let complete = newest > applied && oldest <= applied.saturating_add(1);
-            if complete && newest - applied <= REBUILD_AFTER {
-                let mut statement = connection
-                    .prepare_cached(CHANGES_SQL)
-                    .context(path, "reading the deal change log")?;
-                let mut rows = statement
-                    .query([applied])
-                    .context(path, "reading the deal change log")?;
-                while let Some(row) = rows.next().context(path, "reading the deal change log")? {
-                    let asin: String = row.get(0).context(path, "reading the deal change log")?;
-                    let valid: i64 = row.get(13).context(path, "reading the deal change log")?;
-                    if valid == 0 {
-                        table.remove(&asin);
-                    } else {
-                        let entry = entry_from_row(row, &asin)
-                            .context(path, "reading the deal change log")?;
-                        table.put(&asin, entry);
-                    }
-                }
-                table.applied_through = newest;
-                return Ok(());
-            }
-        }
+            _ => self.table.insert(Table::read(connection, path, newest)?),
+        };
+        Ok(table.count(filter))
+    }
+}
+
+impl Table {
+    /// Every valid deal, as of log entry `newest`.
+    fn read(connection: &Connection, path: &Path, newest: i64) -> StoreResult<Table> {
+        const READING: &str = "reading the deals to count";
         let mut table = Table {
             applied_through: newest,
             ..Table::default()
         };
         let mut statement = connection
-            .prepare_cached(FULL_SQL)
-            .context(path, "reading the deals to count")?;
-        let mut rows = statement
-            .query([])
-            .context(path, "reading the deals to count")?;
-        while let Some(row) = rows.next().context(path, "reading the deals to count")? {
-            let asin: String = row.get(0).context(path, "reading the deals to count")?;
-            let entry = entry_from_row(row, &asin).context(path, "reading the deals to count")?;
+            .prepare_cached(&FULL_SQL)
+            .context(path, READING)?;
+        let mut rows = statement.query([]).context(path, READING)?;
+        while let Some(row) = rows.next().context(path, READING)? {
+            let asin: String = row.get(0).context(path, READING)?;
+            let entry = entry_from_row(row, &asin).context(path, READING)?;
             table.put(&asin, entry);
         }
-        self.table = Some(table);
+        Ok(table)
+    }
+
+    /// Applies the log entries after `applied_through`, up to `newest`.
+    /// Applying one twice gives the same table, so an error half-way leaves
+    /// a table that the next catch-up completes.
+    fn apply_changes(
+        &mut self,
+        connection: &Connection,
+        path: &Path,
+        newest: i64,
+    ) -> StoreResult<()> {
+        const READING: &str = "reading the deal change log";
+        let mut statement = connection
+            .prepare_cached(&CHANGES_SQL)
+            .context(path, READING)?;
+        let mut rows = statement
+            .query([self.applied_through])
+            .context(path, READING)?;
+        while let Some(row) = rows.next().context(path, READING)? {
+            let asin: String = row.get(0).context(path, READING)?;
+            let valid: i64 = row.get(13).context(path, READING)?;
+            if valid == 0 {
+                self.remove(&asin);
+            } else {
+                let entry = entry_from_row(row, &asin).context(path, READING)?;
+                self.put(&asin, entry);
+            }
+        }
+        self.applied_through = newest;
         Ok(())
     }
 
-    /// How many valid deals match `filter`, in the snapshot of the last
-    /// [`MatchCounter::catch_up`]; `None` before the first.
-    pub(crate) fn count(&self, filter: &DealFilter) -> Option<u64> {
-        let table = self.table.as_ref()?;
+    /// How many of the deals match `filter`.
+    fn count(&self, filter: &DealFilter) -> u64 {
         let test = NumberTest::new(filter);
         let keyword = filter
             .keyword
             .as_deref()
             .filter(|keyword| !keyword.is_empty());
         let matches = match keyword {
-            None => table
+            None => self
                 .numbers
                 .iter()
                 .filter(|numbers| test.passes(numbers))
@@ -369,18 +402,18 @@ impl MatchCounter {
                 // Built once: `str::contains` would set up a searcher per field.
                 let finder = Finder::new(keyword.as_bytes());
                 let found = |text: &str| finder.find(text.as_bytes()).is_some();
-                (0..table.numbers.len())
+                (0..self.numbers.len())
                     .filter(|&slot| {
-                        let numbers = &table.numbers[slot];
+                        let numbers = &self.numbers[slot];
                         numbers.trigrams & signature == signature && test.passes(numbers) && {
-                            let (title, brand, asin) = table.texts_of(slot);
+                            let (title, brand, asin) = self.texts_of(slot);
                             found(title) || brand.is_some_and(found) || found(asin)
                         }
                     })
                     .count()
             }
         };
-        Some(matches as u64)
+        matches as u64
     }
 }
 

@@ -85,18 +85,16 @@ impl Reader<'_> {
     /// date in the same read transaction (see `matches.rs`); on the writer's
     /// connection it is a `SELECT count(*)`. Both give the same answer.
     pub fn count_deals(&self, filter: &DealFilter) -> StoreResult<u64> {
-        if let Some(counter) = self.counter {
-            let snapshot = SnapshotGuard::begin(self)?;
-            let mut counter = counter.lock().unwrap_or_else(PoisonError::into_inner);
-            counter.catch_up(self.connection, self.path)?;
-            let total = counter.count(filter);
-            drop(counter);
-            snapshot.end()?;
-            if let Some(total) = total {
-                return Ok(total);
-            }
-        }
-        self.count_deals_in_sql(filter)
+        let Some(counter) = self.counter else {
+            return self.count_deals_in_sql(filter);
+        };
+        let snapshot = SnapshotGuard::begin(self)?;
+        let total = counter
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .count(self.connection, self.path, filter)?;
+        snapshot.end()?;
+        Ok(total)
     }
 
     /// [`Reader::count_deals`] as a `SELECT count(*)`, whatever the connection.
