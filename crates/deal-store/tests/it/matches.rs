@@ -139,7 +139,7 @@ fn a_connection_behind_a_pruned_log_reads_every_deal_again() {
 }
 
 #[test]
-fn a_count_and_its_page_describe_one_snapshot() {
+fn a_pooled_total_and_its_page_follow_a_janitor_pass() {
     let (_directory, mut writer) = temp_writer();
     let readers = Readers::open(writer.path(), &StoreOptions::default()).unwrap();
     for index in 0..20 {
@@ -147,12 +147,12 @@ fn a_count_and_its_page_describe_one_snapshot() {
             .upsert_deal(&valid_deal(index), analysis_at(NOW))
             .unwrap();
     }
-    // Writes between a connection's catch-up and its count cannot happen: the
-    // catch-up runs inside the read transaction that also reads the page.
+    // The connection's copy is built here, then must follow the deletions.
     readers
         .with(|reader| -> deal_store::StoreResult<()> {
             let page = reader.query_deals(&DealQuery::default())?;
             assert_eq!(page.total, 20);
+            assert_eq!(page.deals.len(), 20);
             Ok(())
         })
         .unwrap();
